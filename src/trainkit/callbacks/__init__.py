@@ -1,0 +1,1 @@
+"""trainkit's own Lightning callbacks: what Lightning does not already provide."""

@@ -1,0 +1,125 @@
+"""Print (and log to TensorBoard) the iteration/epoch budget at the start of fit, and at the end
+the counts that actually happened beside the plan, flagging any difference."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from trainkit.budget import Plan, format_table, plan, plan_rows
+
+log = logging.getLogger(__name__)
+
+
+def plan_from_trainer(trainer: L.Trainer, dm: L.LightningDataModule | None = None) -> Plan:
+    """The plan of this Trainer's fit, read from its (fast_dev_run-adjusted) settings and the
+    DataModule's size and batching. Raises ConfigError for a run Lightning would refuse."""
+    dm = dm if dm is not None else trainer.datamodule
+    if dm is None or not hasattr(dm, "num_train_samples"):
+        raise TypeError("the budget needs a DataModule with num_train_samples and batch_size")
+    limit_val = trainer.limit_val_batches
+    has_val = trainer.overfit_batches > 0 or (dm.split_sizes().get("val", 0) > 0)
+    return plan(
+        train_samples=dm.num_train_samples,
+        batch_size=dm.batch_size,
+        drop_last=dm.drop_last,
+        world_size=trainer.world_size,
+        limit_train_batches=trainer.limit_train_batches,
+        accumulate_grad_batches=trainer.accumulate_grad_batches,
+        max_epochs=trainer.max_epochs,
+        max_steps=trainer.max_steps,
+        val_check_interval=trainer.val_check_interval,
+        check_val_every_n_epoch=trainer.check_val_every_n_epoch,
+        validation_enabled=has_val and limit_val != 0 and trainer.enable_validation,
+        log_every_n_steps=trainer.log_every_n_steps,
+    )
+
+
+class IterationBudget(Callback):
+    """The budget table. Counts validations itself (Lightning has no counter for them)."""
+
+    def __init__(self) -> None:
+        self.plan: Plan | None = None
+        self.validations = 0
+        self.actual: dict[str, int] = {}
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.plan = plan_from_trainer(trainer)
+        table = format_table(plan_rows(self.plan), ("quantity", "plan", "how"))
+        if trainer.is_global_zero:
+            log.info("Training budget\n%s", table)
+        self._log_text(trainer, "budget/plan", table)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.plan and trainer.num_training_batches != self.plan.iterations_per_epoch:
+            log.warning(
+                "budget: the plan has %d iterations per epoch but the train loader gives %d",
+                self.plan.iterations_per_epoch,
+                trainer.num_training_batches,
+            )
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.validations += 1
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.actual = actual_counts(trainer, self.validations)
+        if self.plan is None:
+            return
+        planned = {
+            "epochs": self.plan.epochs,
+            "iterations": self.plan.iterations,
+            "optimizer steps": self.plan.optimizer_steps,
+            "validations": self.plan.validations,
+        }
+        reason = stop_reason(trainer)
+        rows = []
+        for name, want in planned.items():
+            got = self.actual[name.replace(" ", "_")]
+            flag = "ok" if want is None or want == got else ("stopped" if reason else "MISMATCH")
+            rows.append((name, "unbounded" if want is None else f"{want:,}", f"{got:,}", flag))
+        table = format_table(rows, ("quantity", "plan", "actual", ""))
+        if trainer.is_global_zero:
+            log.info("Training budget: plan vs actual%s\n%s", f" ({reason})" if reason else "", table)
+            if any(r[3] == "MISMATCH" for r in rows):
+                log.warning("budget: the run did not do what was planned (MISMATCH above)")
+        self._log_text(trainer, "budget/actual", table + (f"\n\n{reason}" if reason else ""))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"validations": self.validations}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.validations = state_dict.get("validations", 0)
+
+    @staticmethod
+    def _log_text(trainer: L.Trainer, tag: str, table: str) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_text(tag, table, global_step=trainer.global_step)
+
+
+def actual_counts(trainer: L.Trainer, validations: int) -> dict[str, int]:
+    loop = trainer.fit_loop
+    return {
+        "epochs": loop.epoch_progress.current.completed,
+        "iterations": loop.epoch_loop.batch_progress.total.completed,
+        "optimizer_steps": trainer.global_step,
+        "validations": validations,
+    }
+
+
+def stop_reason(trainer: L.Trainer) -> str:
+    """Why a run ended before its plan, when we know."""
+    if trainer.interrupted:
+        return "interrupted"
+    for cb in trainer.callbacks:
+        if isinstance(cb, EarlyStopping) and cb.stopped_epoch > 0:
+            return (
+                f"stopped early by EarlyStopping: no improvement of {cb.monitor} "
+                f"in {cb.patience} validations"
+            )
+    return ""

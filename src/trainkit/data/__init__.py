@@ -1,0 +1,1 @@
+"""LightningDataModules, one file per family of data: images, tabular, text."""

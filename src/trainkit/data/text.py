@@ -1,0 +1,168 @@
+"""Text classification data: tokenizer, vocabulary, and n-gram encoding into padded id tensors.
+
+The encoding is fastText's: a document is the bag of its word ids plus, with `ngrams=2`, the
+ids of its word bigrams hashed into `bigram_buckets` extra rows of the embedding table (no bigram
+vocabulary to build or store). The word vocabulary is built from the training split only:
+`<pad>` = 0, `<unk>` = 1, then words seen at least `min_freq` times, most frequent first, at most
+`max_vocab_size` entries in all.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import torch
+
+from trainkit.data.base import InMemoryDataModule, TensorBatches, split_indices
+from trainkit.errors import ConfigError, DataError
+
+PAD, UNK = "<pad>", "<unk>"
+_TAG = re.compile(r"<[^>]+>")  # HTML such as the <br /> in IMDB reviews
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words and numbers; HTML tags and punctuation dropped ("don't" stays whole)."""
+    return _TOKEN.findall(_TAG.sub(" ", text.lower()))
+
+
+class Vocabulary:
+    """Word -> id, built from training texts only."""
+
+    def __init__(self, words: Sequence[str]) -> None:
+        self.itos = [PAD, UNK, *words]
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @classmethod
+    def build(cls, docs: Iterable[list[str]], min_freq: int = 1, max_size: int | None = None):
+        counts = Counter(w for doc in docs for w in doc)
+        words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        if max_size is not None:
+            words = words[: max(0, max_size - 2)]
+        return cls(words)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def lookup(self, word: str) -> int:
+        return self.stoi.get(word, 1)
+
+
+def encode(
+    tokens: list[str], vocab: Vocabulary, ngrams: int, buckets: int, max_length: int
+) -> list[int]:
+    """Word ids interleaved with hashed bigram ids (so truncation keeps both), cut at max_length."""
+    ids: list[int] = []
+    base = len(vocab)
+    for i, word in enumerate(tokens):
+        ids.append(vocab.lookup(word))
+        if ngrams >= 2 and i > 0:
+            bigram = f"{tokens[i - 1]} {word}".encode()
+            ids.append(base + zlib.crc32(bigram) % buckets)
+        if len(ids) >= max_length:
+            return ids[:max_length]
+    return ids
+
+
+class TextBatches(TensorBatches):
+    """Padded ids, lengths and labels; each batch is cut to its longest document."""
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, lengths, labels = self.tensors
+        width = max(int(lengths[idx].max()), 1)
+        return ids[idx, :width], labels[idx]
+
+
+class TextDataModule(InMemoryDataModule):
+    """Base of the text DataModules: subclasses return raw texts and labels from `load_corpus`.
+
+    When the corpus has no test split (or no val split), it is carved from the training texts,
+    stratified by label and seeded.
+    """
+
+    def __init__(
+        self,
+        min_freq: int = 2,
+        max_vocab_size: int = 20000,
+        ngrams: int = 2,
+        bigram_buckets: int = 50000,
+        max_length: int = 256,
+        **loader,
+    ) -> None:
+        super().__init__(**loader)
+        if ngrams not in (1, 2):
+            raise ConfigError(f"data.ngrams must be 1 (words) or 2 (words + bigrams), got {ngrams}.")
+        if max_length <= 0 or min_freq <= 0 or max_vocab_size < 3 or bigram_buckets <= 0:
+            raise ConfigError(
+                "data.max_length, data.min_freq and data.bigram_buckets must be positive and "
+                "data.max_vocab_size at least 3."
+            )
+        self.min_freq, self.max_vocab_size = min_freq, max_vocab_size
+        self.ngrams, self.bigram_buckets, self.max_length = ngrams, bigram_buckets, max_length
+        self.vocab: Vocabulary | None = None
+        self.class_names: list[str] = []
+
+    def load_corpus(self) -> tuple[dict[str, tuple[list[str], list[int]]], list[str]]:
+        """Return ({split: (texts, labels)}, class_names); "train" is required."""
+        raise NotImplementedError
+
+    def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        corpus, self.class_names = self.load_corpus()
+        corpus = self._carve_missing_splits(corpus)
+        tokens = {name: [tokenize(t) for t in texts] for name, (texts, _) in corpus.items()}
+        self.vocab = Vocabulary.build(tokens["train"], self.min_freq, self.max_vocab_size)
+        return {
+            name: self._to_tensors(tokens[name], labels) for name, (_, labels) in corpus.items()
+        }
+
+    def _carve_missing_splits(self, corpus: dict) -> dict:
+        texts, labels = corpus["train"]
+        val_frac = 0.0 if "val" in corpus else self.val_fraction
+        test_frac = 0.0 if "test" in corpus else self.test_fraction
+        idx = split_indices(len(labels), val_frac, test_frac, self.seed, stratify=labels)
+        out = dict(corpus)
+        for name, ids in idx.items():
+            if name == "train" or name not in corpus:
+                out[name] = ([texts[i] for i in ids], [labels[i] for i in ids])
+        return out
+
+    def _to_tensors(self, docs: list[list[str]], labels: list[int]) -> tuple[torch.Tensor, ...]:
+        encoded = [encode(d, self.vocab, self.ngrams, self.bigram_buckets, self.max_length) for d in docs]
+        width = max((len(e) for e in encoded), default=1) or 1
+        ids = torch.zeros(len(encoded), width, dtype=torch.long)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e)] = torch.tensor(e, dtype=torch.long)
+        lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
+        y = torch.tensor(labels, dtype=torch.long)
+        bad = [lab for lab in labels if not 0 <= lab < len(self.class_names)]
+        if bad:
+            raise DataError(f"label {bad[0]} is outside the {len(self.class_names)} classes.")
+        return ids, lengths, y
+
+    def make_dataset(self, split: str) -> TextBatches:
+        return TextBatches(*self.splits[split])
+
+    @property
+    def dims(self) -> dict:
+        self.setup()
+        extra = self.bigram_buckets if self.ngrams >= 2 else 0
+        return {"vocab_size": len(self.vocab) + extra, "num_classes": len(self.class_names)}
+
+
+class SyntheticTextDataModule(TextDataModule):
+    """A generated sentiment corpus (named synthetic: it is not real text), see synthetic_text.py."""
+
+    def __init__(self, n_samples: int = 6000, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if n_samples < 10:
+            raise ConfigError(f"data.n_samples must be at least 10, got {n_samples}.")
+        self.n_samples = n_samples
+
+    def load_corpus(self):
+        from trainkit.data.synthetic_text import generate_reviews
+
+        texts, labels = generate_reviews(self.n_samples, self.seed)
+        return {"train": (texts, labels)}, ["negative", "positive"]

@@ -1,0 +1,1 @@
+"""LightningModules (training logic) with their nn.Module networks, one file per model."""
