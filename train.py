@@ -26,7 +26,9 @@ def main(cfg: DictConfig) -> float:
         summary = train(cfg)
     except TrainkitError as err:
         sys.exit(f"error: {err}")
-    return optimized_value(summary, cfg.optimized_metric) if cfg.get("optimized_metric") else math.nan
+    return (
+        optimized_value(summary, cfg.optimized_metric) if cfg.get("optimized_metric") else math.nan
+    )
 
 
 if __name__ == "__main__":

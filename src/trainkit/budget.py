@@ -105,7 +105,7 @@ def plan(
         else:
             if check_val_every_n_epoch is None:
                 raise ConfigError(
-                    "a fractional trainer.val_check_interval needs trainer.check_val_every_n_epoch; "
+                    "a fractional trainer.val_check_interval needs check_val_every_n_epoch; "
                     "with check_val_every_n_epoch=null give an integer number of iterations."
                 )
             val_every = max(1, int(iters * float(val_check_interval)))
@@ -179,10 +179,18 @@ def plan_rows(p: Plan) -> list[tuple[str, str, str]]:
         )
         val = ("validation every", f"{p.val_every:,} iterations", where)
     rows = [
-        ("train samples", f"{p.train_samples:,}", per_dev if p.world_size > 1 else "training split"),
+        (
+            "train samples",
+            f"{p.train_samples:,}",
+            per_dev if p.world_size > 1 else "training split",
+        ),
         ("batch size (per device)", f"{p.batch_size}", f"drop_last={p.drop_last}"),
         ("iterations per epoch", f"{p.iterations_per_epoch:,}", iters_how),
-        ("accumulate_grad_batches", f"{p.accumulate_grad_batches}", "iterations per optimizer step"),
+        (
+            "accumulate_grad_batches",
+            f"{p.accumulate_grad_batches}",
+            "iterations per optimizer step",
+        ),
         (
             "optimizer steps per epoch",
             f"{p.steps_per_epoch:,}",
@@ -205,6 +213,9 @@ def plan_rows(p: Plan) -> list[tuple[str, str, str]]:
 def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     """A plain-text table (also valid Markdown) for the console, the log file and TensorBoard."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+
+    def line(row: tuple[str, ...]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), sep, *(line(r) for r in rows)])

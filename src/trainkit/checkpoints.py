@@ -18,5 +18,7 @@ def resolve_checkpoint(path: str | None, model=None) -> str | None:
             raise ConfigError(f"ckpt_path={path} is a directory without checkpoints/last.ckpt.")
         return str(candidate)
     if not p.is_file():
-        raise ConfigError(f"ckpt_path={path} does not exist (give a .ckpt file or a run directory).")
+        raise ConfigError(
+            f"ckpt_path={path} does not exist (give a .ckpt file or a run directory)."
+        )
     return str(p)

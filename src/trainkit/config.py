@@ -44,13 +44,15 @@ def check_config(cfg: DictConfig) -> None:
             f"trainer.max_steps must be an integer >= -1 (-1 = no limit), got {max_steps!r}."
         )
     if max_epochs == 0 or max_steps == 0:
-        raise ConfigError("trainer.max_epochs and trainer.max_steps must not be 0: nothing would train.")
+        raise ConfigError(
+            "trainer.max_epochs and trainer.max_steps must not be 0: nothing would train."
+        )
     vci = t.get("val_check_interval", 1.0)
     every_n = t.get("check_val_every_n_epoch", 1)
     if isinstance(vci, bool) or not isinstance(vci, (int, float)) or vci <= 0:
         raise ConfigError(
-            "trainer.val_check_interval must be a positive integer (iterations) or a fraction of an "
-            f"epoch in (0, 1], got {vci!r}."
+            "trainer.val_check_interval must be a positive integer (iterations) or a fraction of "
+            f"an epoch in (0, 1], got {vci!r}."
         )
     if isinstance(vci, float) and vci > 1.0:
         raise ConfigError(

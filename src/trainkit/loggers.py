@@ -1,9 +1,11 @@
 """TensorBoard logger whose step-wise x axis is the iteration (training batches done).
 
 Lightning writes scalars against its count of optimizer steps. With accumulate_grad_batches=k
-that is k iterations per x unit, and each logged interval yields k points at the same x. This
-subclass writes them against the iteration instead (one point per interval), so step-wise curves
-of runs with different accumulation line up. Everything else is Lightning's TensorBoardLogger.
+that is k iterations per x unit, so step-wise curves of runs with different accumulation do not
+line up. This subclass writes them against the iteration instead: step-wise training metrics at
+the iteration that completes an optimizer step, validation at the iteration after which it ran.
+Lightning's LearningRateMonitor reports once per accumulating batch at the same step: only the
+first of those is kept. Everything else is Lightning's TensorBoardLogger.
 """
 
 from __future__ import annotations

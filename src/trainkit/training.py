@@ -18,7 +18,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import get_class, instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -54,19 +54,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = build_model(cfg, datamodule)
 
     # 4. Callbacks, loggers, Trainer.
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it cannot show
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
-    trainer: L.Trainer = instantiate(
-        cfg.trainer,
-        callbacks=callbacks,
-        logger=loggers or False,
-        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-    )
-    for logger in loggers:
-        if hasattr(logger, "bind"):
-            logger.bind(trainer)
+    trainer, callbacks, loggers = build_trainer(cfg)
 
     # 5. Check the budget (a clear sentence instead of Lightning's traceback for an impossible
     # validation interval), fit (resuming when ckpt_path is set), then test the best checkpoint.
@@ -102,14 +90,18 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
         )
     model_cls = get_class(cfg.model._target_)
     params = inspect.signature(model_cls.__init__).parameters
-    needed = [n for n, p in params.items() if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+    needed = [
+        n for n, p in params.items() if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+    ]
     missing = [n for n in needed[1:] if n not in dims and n not in ("optimizer",)]
     if missing:
         raise ConfigError(
             f"{model_cls.__name__} needs {missing} from the data, but {type(datamodule).__name__} "
             f"provides {sorted(dims)}: pick a matching pair (e.g. model=text with a text dataset)."
         )
-    scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None
+    scheduler = (
+        OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None
+    )
     return instantiate(
         cfg.model,
         **dims,
@@ -118,6 +110,27 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
         _recursive_=False,  # the optimizer/scheduler configs are built in configure_optimizers
         _convert_="all",
     )
+
+
+def build_trainer(cfg: DictConfig) -> tuple[L.Trainer, list, list]:
+    """The Trainer with the configured callbacks and loggers (TensorBoard bound to the Trainer)."""
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    # Lightning refuses a progress bar it cannot show and an LR monitor with nowhere to write.
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if not loggers:
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+    )
+    for logger in loggers:
+        if hasattr(logger, "bind"):
+            logger.bind(trainer)
+    return trainer, callbacks, loggers
 
 
 def split_metrics(metrics: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:

@@ -84,7 +84,9 @@ class IterationBudget(Callback):
             rows.append((name, "unbounded" if want is None else f"{want:,}", f"{got:,}", flag))
         table = format_table(rows, ("quantity", "plan", "actual", ""))
         if trainer.is_global_zero:
-            log.info("Training budget: plan vs actual%s\n%s", f" ({reason})" if reason else "", table)
+            log.info(
+                "Training budget: plan vs actual%s\n%s", f" ({reason})" if reason else "", table
+            )
             if any(r[3] == "MISMATCH" for r in rows):
                 log.warning("budget: the run did not do what was planned (MISMATCH above)")
         self._log_text(trainer, "budget/actual", table + (f"\n\n{reason}" if reason else ""))

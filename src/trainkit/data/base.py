@@ -199,11 +199,15 @@ def split_indices(
     if n - n_test - n_val <= 0:
         raise DataError(f"{n} samples cannot be split into non-empty train/val/test sets.")
     labels = list(stratify) if stratify is not None else None
-    rest, test = (idx, []) if n_test == 0 else train_test_split(
-        idx, test_size=n_test, random_state=seed, stratify=labels
+    rest, test = (
+        (idx, [])
+        if n_test == 0
+        else train_test_split(idx, test_size=n_test, random_state=seed, stratify=labels)
     )
     rest_labels = [labels[i] for i in rest] if labels is not None else None
-    train, val = (rest, []) if n_val == 0 else train_test_split(
-        rest, test_size=n_val, random_state=seed, stratify=rest_labels
+    train, val = (
+        (rest, [])
+        if n_val == 0
+        else train_test_split(rest, test_size=n_val, random_state=seed, stratify=rest_labels)
     )
     return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}

@@ -65,7 +65,11 @@ class LinearDataModule(TabularRegressionDataModule):
     def load_arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed(self.seed)
         x = torch.rand(self.n_samples, 1, generator=g) * 2 - 1
-        y = self.slope * x[:, 0] + self.intercept + self.noise * torch.randn(self.n_samples, generator=g)
+        y = (
+            self.slope * x[:, 0]
+            + self.intercept
+            + self.noise * torch.randn(self.n_samples, generator=g)
+        )
         return x, y
 
 

@@ -39,7 +39,9 @@ class Vocabulary:
     @classmethod
     def build(cls, docs: Iterable[list[str]], min_freq: int = 1, max_size: int | None = None):
         counts = Counter(w for doc in docs for w in doc)
-        words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        words = sorted(
+            (w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w)
+        )
         if max_size is not None:
             words = words[: max(0, max_size - 2)]
         return cls(words)
@@ -94,7 +96,9 @@ class TextDataModule(InMemoryDataModule):
     ) -> None:
         super().__init__(**loader)
         if ngrams not in (1, 2):
-            raise ConfigError(f"data.ngrams must be 1 (words) or 2 (words + bigrams), got {ngrams}.")
+            raise ConfigError(
+                f"data.ngrams must be 1 (words) or 2 (words + bigrams), got {ngrams}."
+            )
         if max_length <= 0 or min_freq <= 0 or max_vocab_size < 3 or bigram_buckets <= 0:
             raise ConfigError(
                 "data.max_length, data.min_freq and data.bigram_buckets must be positive and "
@@ -130,7 +134,9 @@ class TextDataModule(InMemoryDataModule):
         return out
 
     def _to_tensors(self, docs: list[list[str]], labels: list[int]) -> tuple[torch.Tensor, ...]:
-        encoded = [encode(d, self.vocab, self.ngrams, self.bigram_buckets, self.max_length) for d in docs]
+        encoded = [
+            encode(d, self.vocab, self.ngrams, self.bigram_buckets, self.max_length) for d in docs
+        ]
         width = max((len(e) for e in encoded), default=1) or 1
         ids = torch.zeros(len(encoded), width, dtype=torch.long)
         for row, e in enumerate(encoded):
@@ -153,7 +159,7 @@ class TextDataModule(InMemoryDataModule):
 
 
 class SyntheticTextDataModule(TextDataModule):
-    """A generated sentiment corpus (named synthetic: it is not real text), see synthetic_text.py."""
+    """A generated sentiment corpus (synthetic, not real text): see synthetic_text.py."""
 
     def __init__(self, n_samples: int = 6000, **kwargs) -> None:
         super().__init__(**kwargs)

@@ -98,7 +98,9 @@ class TrainkitModule(L.LightningModule):
     # -- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         kwargs = {k: v for k, v in self.optimizer_cfg.items() if k not in ("_target_", "lr")}
-        optimizer = get_class(self.optimizer_cfg["_target_"])(self.parameters(), lr=self.lr, **kwargs)
+        optimizer = get_class(self.optimizer_cfg["_target_"])(
+            self.parameters(), lr=self.lr, **kwargs
+        )
         if not self.scheduler_cfg:
             return optimizer
         cfg = dict(self.scheduler_cfg)

@@ -13,7 +13,9 @@ from trainkit.models.classifier import ClassifierModule
 class BagOfNgrams(nn.Module):
     """EmbeddingBag over padded id rows (id 0 = padding, left out of the mean)."""
 
-    def __init__(self, vocab_size: int, embed_dim: int, num_classes: int, hidden: int, dropout: float):
+    def __init__(
+        self, vocab_size: int, embed_dim: int, num_classes: int, hidden: int, dropout: float
+    ):
         super().__init__()
         self.embedding = nn.EmbeddingBag(vocab_size, embed_dim, mode="mean", padding_idx=0)
         head: list[nn.Module] = [nn.Dropout(dropout)]

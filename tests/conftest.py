@@ -1,0 +1,64 @@
+"""Shared test helpers: compose the real Hydra config and train in-process (no subprocess: the
+torch/Lightning import is paid once per test session)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# Keep test runs quiet and small: no progress bars, no sanity check.
+QUIET = ["trainer.enable_progress_bar=false", "trainer.num_sanity_val_steps=0"]
+
+
+def make_cfg(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
+    """Compose conf/<config_name>.yaml as `python train.py <overrides>` would, with the run
+    directory set to `output_dir`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def compose_cfg(tmp_path: Path):
+    def _compose(overrides: list[str], run_dir: str = "run", config_name: str = "train"):
+        return make_cfg(overrides, tmp_path / run_dir, config_name)
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture
+def run_train(compose_cfg):
+    """Train in-process with the given overrides; returns (summary, run_dir)."""
+    from trainkit.training import train
+
+    def _run(overrides: list[str], run_dir: str = "run") -> tuple[dict, Path]:
+        cfg = compose_cfg([*QUIET, *overrides], run_dir)
+        summary = train(cfg)
+        out = Path(cfg.paths.output_dir)
+        assert json.loads((out / "metrics.json").read_text()) == summary
+        return summary, out
+
+    return _run
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs():
+    logging.getLogger("lightning").setLevel(logging.WARNING)
+    yield

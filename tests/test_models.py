@@ -1,0 +1,103 @@
+"""Networks adapt to their data; LR schedules step on the right interval."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trainkit.models.cnn import ImageClassifier
+from trainkit.models.regression import Regressor
+from trainkit.models.text import TextClassifier
+
+ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-3}
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 1, 1)])
+def test_cnn_adapts_to_channels_and_size(shape):
+    model = ImageClassifier(input_shape=list(shape), num_classes=7, optimizer=ADAM)
+    assert model(torch.randn(4, *shape)).shape == (4, 7)
+
+
+def test_text_classifier_ignores_padding():
+    model = TextClassifier(vocab_size=20, num_classes=2, optimizer=ADAM).eval()
+    short = torch.tensor([[5, 6]])
+    padded = torch.tensor([[5, 6, 0, 0, 0]])
+    assert torch.allclose(model(short), model(padded))
+
+
+def test_regressor_without_hidden_layers_is_linear():
+    model = Regressor(in_features=3, hidden=[], optimizer=ADAM)
+    assert len(model.net) == 1 and set(model.final_report()) == {"weights", "bias"}
+    assert Regressor(in_features=3, hidden=[8], optimizer=ADAM).final_report() == {}
+
+
+def test_compile_keeps_the_state_dict_keys():
+    plain = Regressor(in_features=2, optimizer=ADAM)
+    compiled = Regressor(in_features=2, optimizer=ADAM, compile=True)
+    assert plain.state_dict().keys() == compiled.state_dict().keys()
+
+
+# 184 training samples in batches of 16: 12 iterations (= optimizer steps) per epoch.
+TINY = [
+    "model=regression",
+    "data.n_samples=230",
+    "data.batch_size=16",
+    "test=false",
+    "callbacks.early_stopping=null",
+    "callbacks.model_checkpoint=null",
+    "logger=none",
+    "trainer.max_epochs=3",
+    "optimizer.lr=0.1",
+]
+
+
+def fit_and_get_model(compose_cfg, overrides):
+    from hydra.utils import instantiate
+
+    from trainkit.training import build_model, build_trainer
+
+    cfg = compose_cfg(
+        ["trainer.enable_progress_bar=false", "trainer.num_sanity_val_steps=0", *TINY, *overrides]
+    )
+    dm = instantiate(cfg.data)
+    dm.setup()
+    model = build_model(cfg, dm)
+    trainer, _, _ = build_trainer(cfg)
+    trainer.fit(model, datamodule=dm)
+    return trainer
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected_lr"),
+    [
+        (["scheduler=step", "scheduler.step_size=1", "scheduler.gamma=0.5"], 0.1 * 0.5**3),
+        (["scheduler=exponential", "scheduler.gamma=0.9"], 0.1 * 0.9**3),
+        (["scheduler=cosine"], 0.0),  # annealed to eta_min over exactly the run's 36 steps
+    ],
+)
+def test_schedules_step_on_their_interval(compose_cfg, overrides, expected_lr):
+    trainer = fit_and_get_model(compose_cfg, overrides)
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(expected_lr, abs=1e-9)
+
+
+def test_onecycle_spans_exactly_the_run(compose_cfg):
+    trainer = fit_and_get_model(
+        compose_cfg, ["scheduler=onecycle", "trainer.accumulate_grad_batches=5"]
+    )
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    # 3 epochs x ceil(12 / 5) = 9 optimizer steps; OneCycleLR raises if stepped past total_steps
+    assert scheduler.total_steps == 9 and scheduler.last_epoch == 9
+
+
+def test_plateau_steps_after_every_validation(compose_cfg):
+    trainer = fit_and_get_model(
+        compose_cfg,
+        [
+            "scheduler=plateau",
+            "trainer.val_check_interval=5",
+            "trainer.check_val_every_n_epoch=null",
+        ],
+    )
+    config = trainer.lr_scheduler_configs[0]
+    assert config.monitor == "val/loss"
+    assert config.scheduler.last_epoch == 36 // 5  # one step per validation, not per epoch

@@ -1,0 +1,145 @@
+"""End-to-end runs in-process: what a user gets in the run directory and in TensorBoard."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+FAST = [
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=5",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.log_every_n_steps=1",
+]
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.mark.parametrize("model", ["cnn", "regression", "text"])
+def test_fast_dev_run_of_each_model(run_train, model):
+    summary, _ = run_train([f"model={model}", "debug=fast_dev_run"])
+    assert summary["status"] == "ok"
+    assert summary["global_step"] == 1 and summary["iterations"] == 1
+    assert summary["test"], "fast_dev_run still tests one batch"
+
+
+def test_metrics_json_is_complete(run_train):
+    summary, run_dir = run_train(["model=cnn", *FAST])
+    for stage in ("train", "val", "test"):
+        assert set(summary[stage]) == {"loss", "acc"}, stage
+        assert all(math.isfinite(v) for v in summary[stage].values())
+    assert (summary["global_step"], summary["epochs"], summary["iterations"]) == (10, 2, 10)
+    assert summary["validations"] == 2
+    assert Path(summary["best_model_path"]).is_file()
+    assert Path(summary["last_model_path"]).name == "last.ckpt"
+    assert summary["monitor"] == "val/acc" and 0 <= summary["best_score"] <= 1
+    assert summary["fit_seconds"] > 0 and summary["train_samples_per_second"] > 0
+    assert summary["train_samples_seen"] == 10 * 32
+    assert summary["plan"]["iterations_per_epoch"] == 5
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir())[-1] == "last.ckpt"
+
+
+def test_tensorboard_has_step_wise_and_epoch_wise_curves(run_train):
+    _, run_dir = run_train(["model=cnn", *FAST])
+    tags = scalars(run_dir)
+    # step-wise: x is the iteration, one point per logged iteration
+    assert [s for s, _ in tags["train/loss_step"]] == list(range(1, 11))
+    assert [s for s, _ in tags["val/acc"]] == [5, 10]  # validation after iterations 5 and 10
+    # epoch-wise: x is the number of completed epochs
+    for tag in ("epoch/train_loss", "epoch/train_acc", "epoch/val_loss", "epoch/val_acc"):
+        assert [s for s, _ in tags[tag]] == [1, 2], tag
+    assert any(tag.startswith("lr-") for tag in tags)
+    # hparams carry the final metrics, and there is no hp_metric = -1 placeholder
+    assert "hp_metric" not in tags
+    assert tags["hparams/test_acc"][0][1] == pytest.approx(tags["test/acc"][0][1])
+
+
+def test_step_curves_are_indexed_by_iteration_under_accumulation(run_train):
+    _, run_dir = run_train(
+        [
+            "model=cnn",
+            *FAST,
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=6",
+            "trainer.accumulate_grad_batches=2",
+        ]
+    )
+    # 6 iterations = 3 optimizer steps, logged once per step, at the iteration that completes it
+    tags = scalars(run_dir)
+    assert [s for s, _ in tags["train/loss_step"]] == [2, 4, 6]
+    lr_tag = next(t for t in tags if t.startswith("lr-"))
+    assert [s for s, _ in tags[lr_tag]] == [1, 3, 5]  # at the start of each step
+
+
+def test_same_seed_same_metrics_and_seed_zero_is_a_seed(run_train):
+    a, _ = run_train(["model=cnn", *FAST, "seed=0"], run_dir="a")
+    b, _ = run_train(["model=cnn", *FAST, "seed=0"], run_dir="b")
+    c, _ = run_train(["model=cnn", *FAST, "seed=1"], run_dir="c")
+    assert a["seed"] == 0
+    assert a["test"] == b["test"] and a["val"] == b["val"]
+    assert a["test"] != c["test"]
+
+
+def test_linear_regression_recovers_slope_and_intercept(run_train):
+    summary, _ = run_train(["experiment=regression_linear"])
+    report = summary["model_report"]
+    assert report["weights"][0] == pytest.approx(2.0, abs=0.05)
+    assert report["bias"] == pytest.approx(1.0, abs=0.05)
+    assert summary["test"]["r2"] > 0.98
+
+
+def test_diabetes_mlp_learns(run_train):
+    summary, _ = run_train(
+        [
+            "model=regression",
+            "data=diabetes",
+            "model.hidden=[32]",
+            "optimizer=adam",
+            "optimizer.lr=1e-2",
+            "trainer.max_epochs=30",
+        ]
+    )
+    assert summary["test"]["r2"] > 0.3  # disease progression: linear models get ~0.45
+    assert summary["test"]["mse"] > 100  # reported in the target's units, not standardised
+
+
+def test_text_model_beats_a_single_keyword(run_train):
+    summary, _ = run_train(["model=text", "trainer.max_epochs=5"])
+    assert summary["test"]["acc"] > 0.75
+
+
+def test_cnn_five_epochs_reaches_97_percent(run_train):
+    """The README's main command: `python train.py model=cnn trainer.max_epochs=5`."""
+    summary, _ = run_train(["model=cnn", "trainer.max_epochs=5"])
+    assert summary["test"]["acc"] >= 0.97
+    assert summary["epochs"] == 5
+
+
+def test_validation_interval_longer_than_an_epoch_is_one_sentence(run_train):
+    from trainkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"val_check_interval=100 .* more than one epoch \(40"):
+        run_train(["model=cnn", "trainer.val_check_interval=100"])
+
+
+def test_validation_every_n_iterations_across_epochs(run_train):
+    summary, run_dir = run_train(
+        [
+            "model=cnn",
+            "trainer.max_epochs=3",
+            "trainer.val_check_interval=50",
+            "trainer.check_val_every_n_epoch=null",
+            "trainer.limit_val_batches=1",
+            "test=false",
+        ]
+    )
+    assert summary["validations"] == 2  # 120 iterations: after 50 and 100
+    assert [s for s, _ in scalars(run_dir)["val/loss"]] == [50, 100]
