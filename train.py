@@ -6,29 +6,22 @@ and Lightning are imported only once a run starts, so `--help` and `--cfg job` a
 
 from __future__ import annotations
 
-import math
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from trainkit.errors import TrainkitError
+from trainkit.cli import run_job
+
+
+def train_job(cfg: DictConfig) -> float:
+    from trainkit.training import optimized_value, train
+
+    return optimized_value(train(cfg), cfg.optimized_metric)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from trainkit.config import check_config
-
-    try:
-        check_config(cfg)
-        from trainkit.training import optimized_value, train
-
-        summary = train(cfg)
-    except TrainkitError as err:
-        sys.exit(f"error: {err}")
-    return (
-        optimized_value(summary, cfg.optimized_metric) if cfg.get("optimized_metric") else math.nan
-    )
+    """Returns the value of cfg.optimized_metric (NaN when the job failed) for sweepers."""
+    return run_job(train_job, cfg)
 
 
 if __name__ == "__main__":

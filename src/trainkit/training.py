@@ -10,6 +10,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -17,14 +18,16 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainkit.callbacks.budget import IterationBudget, actual_counts, plan_from_trainer
-from trainkit.checkpoints import resolve_checkpoint
+from trainkit.checkpoints import check_compatible, read_checkpoint, resolve_checkpoint
 from trainkit.errors import ConfigError
+from trainkit.tuning import tune
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test, write metrics.json into the run directory, and return its contents."""
     out_dir = Path(cfg.paths.output_dir)
 
-    # 1. Seed everything (0 is a seed; null draws one, recorded in metrics.json).
+    # 1. Threads for parallel local sweeps, then seed everything (0 is a seed; null draws one,
+    # recorded in metrics.json).
+    set_threads_for_parallel_jobs()
     with open_dict(cfg):
         cfg.seed = L.seed_everything(cfg.seed, workers=True, verbose=False)
     log.info("seed %d, run directory %s", cfg.seed, out_dir)
@@ -50,8 +55,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")
 
-    # 3. The model, built with the data's dimensions (input shape, classes, vocabulary size).
+    # 3. The model, built with the data's dimensions (input shape, classes, vocabulary size);
+    # optionally Lightning's batch-size and LR finders (tune.*), whose findings are used.
     model = build_model(cfg, datamodule)
+    tuned = tune(cfg, model, datamodule, out_dir)
+    with open_dict(cfg):
+        cfg.optimizer.lr = model.lr
+        cfg.data.batch_size = datamodule.batch_size
+    model.run_config = OmegaConf.to_container(cfg, resolve=True)  # saved in every checkpoint
 
     # 4. Callbacks, loggers, Trainer.
     trainer, callbacks, loggers = build_trainer(cfg)
@@ -59,7 +70,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # 5. Check the budget (a clear sentence instead of Lightning's traceback for an impossible
     # validation interval), fit (resuming when ckpt_path is set), then test the best checkpoint.
     plan_from_trainer(trainer, datamodule)
-    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), model)
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), "last", Path(cfg.paths.output_dir).parent)
+    if ckpt_path:
+        check_compatible(read_checkpoint(ckpt_path), ckpt_path, cfg.model._target_, datamodule.dims)
+        log.info("resuming from %s", ckpt_path)
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_seconds = time.perf_counter() - start
@@ -73,11 +87,30 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     # 6. Record what happened.
     summary = summarize(cfg, trainer, model, callbacks, results, fit_seconds)
+    summary["tuned"] = tuned
+    summary["resumed_from"] = ckpt_path
     if trainer.is_global_zero:
         (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
         log_hparams(loggers, cfg, summary)
         log.info("metrics written to %s", out_dir / "metrics.json")
     return summary
+
+
+def set_threads_for_parallel_jobs() -> None:
+    """Under hydra/launcher=joblib, share the cores between the jobs running at once: each
+    torch would otherwise use every core, and n jobs x n threads on n cores thrash."""
+    if not HydraConfig.initialized():
+        return
+    launcher = HydraConfig.get().launcher
+    if "joblib" not in str(launcher.get("_target_", "")):
+        return
+    cores = os.cpu_count() or 1
+    n_jobs = launcher.get("n_jobs", -1)
+    n_jobs = cores if n_jobs is None or n_jobs < 1 else min(n_jobs, cores)
+    torch.set_num_threads(max(1, cores // n_jobs))
+    log.info(
+        "joblib launcher: %d jobs at once, %d torch threads each", n_jobs, torch.get_num_threads()
+    )
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
@@ -163,6 +196,7 @@ def summarize(
         "data": cfg.data._target_,
         "seed": int(cfg.seed),
         "run_dir": str(cfg.paths.output_dir),
+        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "train": results.get("train", {}),
         "val": results.get("val", {}),
         "test": results.get("test", {}),

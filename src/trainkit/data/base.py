@@ -142,10 +142,14 @@ class InMemoryDataModule(L.LightningDataModule):
         return self._loader("train", shuffle=self.shuffle, drop_last=self.drop_last)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False, drop_last=False)
+        return self.loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False, drop_last=False)
+        return self.loader("test")
+
+    def loader(self, split: str) -> DataLoader:
+        """A split in its order, every sample once (evaluation, prediction)."""
+        return self._loader(split, shuffle=False, drop_last=False)
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()

@@ -14,6 +14,7 @@ import torch
 from hydra.utils import get_class
 from torch import nn
 
+from trainkit.checkpoints import KEY as CHECKPOINT_KEY
 from trainkit.errors import ConfigError
 
 # Scheduler config keys that are Lightning's, not the scheduler's.
@@ -45,6 +46,7 @@ class TrainkitModule(L.LightningModule):
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.compile_net = compile
         self.samples_seen = 0  # training samples of the current fit (for samples/s)
+        self.run_config: dict | None = None  # the composed config, saved in checkpoints
         self._compiled: list = []  # the compiled network, kept out of the state_dict
 
     # -- network -----------------------------------------------------------------------------
@@ -94,6 +96,13 @@ class TrainkitModule(L.LightningModule):
     def final_report(self) -> dict[str, Any]:
         """Anything worth recording about the trained model in metrics.json (see Regressor)."""
         return {}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the run's config, so that eval.py needs only the checkpoint."""
+        checkpoint[CHECKPOINT_KEY] = {
+            "model_target": f"{type(self).__module__}.{type(self).__qualname__}",
+            "config": self.run_config,
+        }
 
     # -- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

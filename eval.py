@@ -1,0 +1,26 @@
+"""Evaluate or predict with a checkpoint: `python eval.py ckpt_path=logs/train/runs/<time>`.
+
+Thin on purpose, like train.py: see trainkit.evaluation and conf/eval.yaml.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from trainkit.cli import run_job
+
+
+def eval_job(cfg: DictConfig) -> float:
+    from trainkit.evaluation import evaluate
+
+    return evaluate(cfg)["value"]
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+def main(cfg: DictConfig) -> float:
+    return run_job(eval_job, cfg)
+
+
+if __name__ == "__main__":
+    main()
