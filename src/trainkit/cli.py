@@ -33,13 +33,24 @@ def run_job(job: Callable[[DictConfig], float], cfg: DictConfig) -> float:
     try:
         check_config(cfg)
         return job(cfg)
-    except Exception as err:
+    except Exception as raw:
+        err = user_error(raw)
         if not multirun:
             if isinstance(err, TrainkitError):
                 sys.exit(f"error: {err}")
             raise
         record_failure(cfg, err)
         return math.nan
+
+
+def user_error(err: Exception) -> Exception:
+    """The TrainkitError behind Hydra's wrapping of errors raised while instantiating."""
+    from hydra.errors import InstantiationException
+
+    cause = err
+    while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    return cause if isinstance(cause, TrainkitError) else err
 
 
 def one_line(err: BaseException) -> str:

@@ -20,6 +20,12 @@ def _is_int(value: Any) -> bool:
 
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError on values that cannot work (Lightning would fail later, or worse, not)."""
+    missing = [k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra.")]
+    if missing:
+        raise ConfigError(
+            f"{missing[0]} has no value and is required: set it on the command line "
+            f"({missing[0]}=...)."
+        )
     batch_size = _get(cfg, "data.batch_size")
     if batch_size is not None and (not _is_int(batch_size) or batch_size <= 0):
         raise ConfigError(f"data.batch_size must be a positive integer, got {batch_size!r}.")

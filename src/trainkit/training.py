@@ -25,8 +25,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainkit.callbacks.budget import IterationBudget, actual_counts, plan_from_trainer
+from trainkit.checkpoint_io import AtomicCheckpointIO
 from trainkit.checkpoints import check_compatible, read_checkpoint, resolve_checkpoint
 from trainkit.errors import ConfigError
+from trainkit.profiler import NullProfiler
 from trainkit.tuning import tune
 
 log = logging.getLogger(__name__)
@@ -79,8 +81,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     fit_seconds = time.perf_counter() - start
     results = split_metrics(trainer.callback_metrics)
 
-    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
-    best = checkpoint.best_model_path if checkpoint else ""
+    best_ckpt, _ = checkpoint_callbacks(callbacks)
+    best = best_ckpt.best_model_path if best_ckpt else ""
     if cfg.get("test") and datamodule.split_sizes().get("test", 0) > 0 and not trainer.interrupted:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=True)
         results["test"] = split_metrics(trainer.callback_metrics).get("test", {})
@@ -159,11 +161,21 @@ def build_trainer(cfg: DictConfig) -> tuple[L.Trainer, list, list]:
         callbacks=callbacks,
         logger=loggers or False,
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        profiler=cfg.trainer.get("profiler") or NullProfiler(),
+        plugins=[AtomicCheckpointIO(background=cfg.get("checkpoint_in_background", True))],
     )
     for logger in loggers:
         if hasattr(logger, "bind"):
             logger.bind(trainer)
     return trainer, callbacks, loggers
+
+
+def checkpoint_callbacks(callbacks: list) -> tuple[ModelCheckpoint | None, ModelCheckpoint | None]:
+    """(the one keeping the best checkpoint by a monitored metric, the one keeping the latest)."""
+    ckpts = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
+    best = next((c for c in ckpts if c.monitor is not None), None)
+    last = next((c for c in ckpts if c.monitor is None), None)
+    return best, last
 
 
 def split_metrics(metrics: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
@@ -186,7 +198,7 @@ def summarize(
     fit_seconds: float,
 ) -> dict[str, Any]:
     budget = next((c for c in callbacks if isinstance(c, IterationBudget)), None)
-    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    checkpoint, last = checkpoint_callbacks(callbacks)
     counts = budget.actual if budget and budget.actual else actual_counts(trainer, 0)
     best_score = checkpoint.best_model_score if checkpoint else None
     samples = getattr(model, "samples_seen", 0)
@@ -203,7 +215,7 @@ def summarize(
         "monitor": getattr(model, "monitor", None),
         "best_score": None if best_score is None else float(best_score),
         "best_model_path": checkpoint.best_model_path if checkpoint else "",
-        "last_model_path": checkpoint.last_model_path if checkpoint else "",
+        "last_model_path": last.best_model_path if last else "",
         "global_step": trainer.global_step,
         "epochs": counts["epochs"],
         "iterations": counts["iterations"],

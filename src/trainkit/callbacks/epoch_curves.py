@@ -28,7 +28,12 @@ class EpochCurves(Callback):
             self._validated = False
             return
         values: dict[str, float] = {}
-        for key, value in trainer.callback_metrics.items():
+        metrics = dict(trainer.callback_metrics)
+        # Lightning calls this hook before the module's own on_train_epoch_end, where a trainkit
+        # module logs its training-epoch metrics: ask it for them directly.
+        if hasattr(pl_module, "train_epoch_values"):
+            metrics.update({f"train/{k}": v for k, v in pl_module.train_epoch_values().items()})
+        for key, value in metrics.items():
             stage, _, name = key.partition("/")
             if stage not in ("train", "val") or not name or name.endswith("_step"):
                 continue

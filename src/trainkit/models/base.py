@@ -13,9 +13,14 @@ import lightning as L
 import torch
 from hydra.utils import get_class
 from torch import nn
+from torchmetrics import MetricCollection
 
 from trainkit.checkpoints import KEY as CHECKPOINT_KEY
 from trainkit.errors import ConfigError
+
+# Plain attributes set on every hook call or iteration: nn.Module.__setattr__ checks each one
+# against parameters, modules and buffers (~45 times an iteration), object.__setattr__ does not.
+_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "samples_seen", "latest_step_metrics"})
 
 # Scheduler config keys that are Lightning's, not the scheduler's.
 _LIGHTNING_KEYS = ("interval", "frequency", "monitor")
@@ -46,8 +51,17 @@ class TrainkitModule(L.LightningModule):
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.compile_net = compile
         self.samples_seen = 0  # training samples of the current fit (for samples/s)
+        self.latest_step_metrics: dict[str, float] = {}
+        self._sums: dict[str, dict[str, torch.Tensor]] = {}
+        self._counts: dict[str, int] = {}
         self.run_config: dict | None = None  # the composed config, saved in checkpoints
         self._compiled: list = []  # the compiled network, kept out of the state_dict
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _PLAIN_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     # -- network -----------------------------------------------------------------------------
     net: nn.Module
@@ -60,37 +74,122 @@ class TrainkitModule(L.LightningModule):
         return self.net(x)
 
     # -- steps -------------------------------------------------------------------------------
-    def compute_loss(self, batch: Any, stage: str) -> torch.Tensor:
-        """Loss of a batch; also updates and logs the stage's metrics."""
+    # The hot path is kept short: per iteration, the loss and a few sums are accumulated on the
+    # device; values are read back (one .item()) only every trainer.log_every_n_steps, and the
+    # epoch's metrics are logged once, at its end. Validation and test metrics are torchmetrics.
+    def shared_step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward a batch: (loss, outputs, targets)."""
         raise NotImplementedError
 
+    def make_metrics(self) -> MetricCollection:
+        """The validation/test metrics, as a torchmetrics collection (one per stage)."""
+        raise NotImplementedError
+
+    def metric_inputs(self, outputs: torch.Tensor, target: torch.Tensor) -> tuple:
+        """What the metrics compare (e.g. predictions in the target's original units)."""
+        return outputs, target
+
+    def train_sums(self, outputs: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-batch sums behind the training-epoch metrics (cheap: no torchmetrics per step)."""
+        return {}
+
+    def train_metrics(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
+        """Training-epoch metrics from the summed `train_sums` of `count` samples."""
+        return {}
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        self.samples_seen += len(batch[-1])
-        return self.compute_loss(batch, "train")
+        loss, outputs, target = self.shared_step(batch)
+        n = len(target)
+        self.samples_seen += n
+        sums = self.train_sums(outputs.detach(), target)
+        self._accumulate("train", n, loss=loss.detach() * n, **sums)
+        trainer = self.trainer
+        # Lightning's own rule for step-wise logs: every log_every_n_steps optimizer steps
+        if (
+            trainer.loggers
+            and not trainer.fit_loop._should_accumulate()
+            and trainer._logger_connector.should_update_logs
+        ):
+            self.write_step_metrics({"train/loss_step": loss})
+        return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self.compute_loss(batch, "val")
+        self._eval_step(batch, "val")
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self.compute_loss(batch, "test")
+        self._eval_step(batch, "test")
+
+    def _eval_step(self, batch: Any, stage: str) -> None:
+        loss, outputs, target = self.shared_step(batch)
+        self._accumulate(stage, len(target), loss=loss.detach() * len(target))
+        getattr(self, f"{stage}_metrics").update(*self.metric_inputs(outputs, target))
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self(batch[0])
 
+    def _accumulate(self, stage: str, n: int, **sums: torch.Tensor) -> None:
+        acc = self._sums.setdefault(stage, {})
+        for key, value in sums.items():
+            acc[key] = acc[key] + value if key in acc else value
+        self._counts[stage] = self._counts.get(stage, 0) + n
+
+    def write_step_metrics(self, metrics: dict[str, torch.Tensor]) -> None:
+        """Write step-wise values straight to the loggers (bypassing Lightning's per-call
+        bookkeeping, which costs about a millisecond per self.log on a CPU)."""
+        values = {k: float(v.detach()) for k, v in metrics.items()}
+        self.latest_step_metrics = values  # shown by trainkit's progress bar
+        for logger in self.loggers:
+            logger.log_metrics(values, step=self.global_step)
+
     def on_fit_start(self) -> None:
         self.samples_seen = 0
 
-    def log_stage(self, stage: str, values: dict[str, Any], batch_size: int) -> None:
-        """The logging convention: `train/loss` step-wise and epoch-wise, the rest epoch-wise."""
+    def on_train_epoch_start(self) -> None:
+        self._reset("train")
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._reset("test")
+
+    def _reset(self, stage: str) -> None:
+        self._sums.pop(stage, None)
+        self._counts.pop(stage, None)
+        if stage != "train":
+            getattr(self, f"{stage}_metrics").reset()
+
+    def train_epoch_values(self) -> dict[str, torch.Tensor]:
+        """The training epoch's metrics so far (callbacks read them before on_train_epoch_end
+        of the module has logged them: Lightning calls callbacks first)."""
+        count = self._counts.get("train", 0)
+        if not count:
+            return {}
+        sums = self._sums["train"]
+        return {"loss_epoch": sums["loss"] / count, **self.train_metrics(sums, count)}
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train", self.train_epoch_values())
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test", self._eval_values("test"))
+
+    def _eval_values(self, stage: str) -> dict[str, torch.Tensor]:
+        count = self._counts.get(stage, 0)
+        if not count:
+            return {}
+        loss = self._sums[stage]["loss"] / count
+        return {"loss": loss, **getattr(self, f"{stage}_metrics").compute()}
+
+    def _log_epoch(self, stage: str, values: dict[str, torch.Tensor]) -> None:
         for name, value in values.items():
-            step_wise = stage == "train" and name == "loss"
             self.log(
                 f"{stage}/{name}",
                 value,
-                on_step=step_wise,
+                on_step=False,
                 on_epoch=True,
-                prog_bar=name in ("loss", "acc") and stage != "test",
-                batch_size=batch_size,
+                prog_bar=stage != "test" and name.startswith(("loss", "acc")),
+                sync_dist=True,
             )
 
     def final_report(self) -> dict[str, Any]:
@@ -135,14 +234,17 @@ class TrainkitModule(L.LightningModule):
         scheduler.step()
 
     def on_validation_epoch_end(self) -> None:
+        values = self._eval_values("val")
+        self._log_epoch("val", values)
         if self.trainer.sanity_checking:
             return
+        # ReduceLROnPlateau steps here, after every validation (see configure_optimizers)
         for config in self.trainer.lr_scheduler_configs:
             if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                value = self.trainer.callback_metrics.get(config.monitor)
-                if value is None:
+                name = config.monitor.removeprefix("val/")
+                if not config.monitor.startswith("val/") or name not in values:
                     raise ConfigError(
-                        f"the plateau scheduler monitors {config.monitor!r}, which the model does "
-                        f"not log; logged: {sorted(self.trainer.callback_metrics)}."
+                        f"the plateau scheduler monitors {config.monitor!r}, which validation "
+                        f"does not log; it logs: {sorted('val/' + k for k in values)}."
                     )
-                config.scheduler.step(value)
+                config.scheduler.step(values[name])

@@ -39,23 +39,35 @@ class Regressor(TrainkitModule):
         self.save_hyperparameters(logger=False)
         self.net = build_mlp(in_features, list(hidden), dropout)
         self.target_mean, self.target_std = target_mean, target_std
-        for stage in ("train", "val", "test"):
-            metrics = MetricCollection(
-                {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()}
-            )
-            setattr(self, f"{stage}_metrics", metrics)
+        self.val_metrics = self.make_metrics()
+        self.test_metrics = self.make_metrics()
+
+    def make_metrics(self) -> MetricCollection:
+        return MetricCollection(
+            {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()},
+            compute_groups=False,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x).squeeze(-1)
 
-    def compute_loss(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def shared_step(self, batch: tuple[torch.Tensor, torch.Tensor]):
         x, y = batch
         pred = self(x)
-        loss = F.mse_loss(pred, y)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(self.to_original_units(pred.detach()), self.to_original_units(y))
-        self.log_stage(stage, {"loss": loss, **metrics}, batch_size=len(y))
-        return loss
+        return F.mse_loss(pred, y), pred, y
+
+    def metric_inputs(self, outputs: torch.Tensor, target: torch.Tensor) -> tuple:
+        return self.to_original_units(outputs), self.to_original_units(target)
+
+    def train_sums(self, outputs: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"abs_err": (outputs - target).abs().sum()}
+
+    def train_metrics(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
+        # the loss is the MSE on the standardised scale: x std^2 gives the original units
+        return {
+            "mse": sums["loss"] / count * self.target_std**2,
+            "mae": sums["abs_err"] / count * self.target_std,
+        }
 
     def to_original_units(self, y: torch.Tensor) -> torch.Tensor:
         return y * self.target_std + self.target_mean

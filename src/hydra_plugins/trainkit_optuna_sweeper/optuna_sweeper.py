@@ -1,0 +1,102 @@
+"""The `hydra/sweeper=optuna` config and the Sweeper class Hydra instantiates from it.
+
+Hydra imports every public module under `hydra_plugins` at each start (to find plugins), so this
+one imports no Optuna: the work happens in `_sweep`, loaded only when a sweep runs. No
+`from __future__ import annotations` here: the scanner runs this module before it is in
+sys.modules, where @dataclass looks up string annotations (AttributeError).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import MISSING, DictConfig
+
+
+@dataclass
+class TPESamplerConf:
+    """Optuna's default sampler; seeded, a sweep asks for the same trials again."""
+
+    _target_: str = "optuna.samplers.TPESampler"
+    seed: int | None = None
+    n_startup_trials: int = 10  # random trials before TPE starts modelling
+    multivariate: bool = False
+    constant_liar: bool = False  # set true with n_jobs > 1: pending trials count as bad
+
+
+@dataclass
+class RandomSamplerConf:
+    _target_: str = "optuna.samplers.RandomSampler"
+    seed: int | None = None
+
+
+@dataclass
+class OptunaSweeperConf:
+    # _self_ first, so that `hydra/sweeper/sampler=random` is not overwritten by this node
+    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"sampler": "tpe"}])
+    _target_: str = "hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    sampler: Any = MISSING
+    direction: Any = "minimize"  # "minimize" or "maximize" (one objective)
+    study_name: str | None = None
+    storage: str | None = None  # null: in memory; "sqlite:///optuna.db": kept, resumable
+    n_trials: int = 20
+    n_jobs: int = 1  # trials launched together (in parallel with e.g. hydra/launcher=joblib)
+    params: dict[str, Any] = field(default_factory=dict)  # key: Hydra sweep syntax
+
+
+_store = ConfigStore.instance()
+_store.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="trainkit")
+_store.store(group="hydra/sweeper/sampler", name="tpe", node=TPESamplerConf, provider="trainkit")
+_store.store(
+    group="hydra/sweeper/sampler", name="random", node=RandomSamplerConf, provider="trainkit"
+)
+
+
+class OptunaSweeper(Sweeper):
+    """Asks Optuna for `n_jobs` trials at a time, runs them as Hydra jobs through the configured
+    launcher, tells Optuna each job's return value (a failed or NaN job as FAIL)."""
+
+    def __init__(
+        self,
+        sampler: Any,
+        direction: Any,
+        study_name: str | None,
+        storage: str | None,
+        n_trials: int,
+        n_jobs: int,
+        params: DictConfig | dict[str, Any] | None,
+    ) -> None:
+        if not isinstance(direction, str) or direction not in ("minimize", "maximize"):
+            raise ValueError(
+                f"hydra.sweeper.direction must be 'minimize' or 'maximize', got {direction!r} "
+                "(multi-objective studies are not supported)"
+            )
+        if n_trials < 1 or n_jobs < 1:
+            raise ValueError(f"n_trials and n_jobs must be >= 1, got {n_trials} and {n_jobs}")
+        self.sampler = sampler
+        self.direction = direction
+        self.study_name = study_name
+        self.storage = storage
+        self.n_trials = n_trials
+        self.n_jobs = n_jobs
+        self.params = dict(params or {})
+        self.hydra_context: HydraContext | None = None
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from ._sweep import run_sweep
+
+        return run_sweep(self, arguments)

@@ -1,0 +1,33 @@
+"""Lightning's TQDM progress bar, redrawn at most every `min_interval` seconds (not every N
+batches: fast iterations do not pay for redraws, slow ones still show every batch), and also
+showing the latest step-wise training loss, which trainkit writes straight to the loggers (see
+TrainkitModule.write_step_metrics)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
+
+
+class ProgressBar(TQDMProgressBar):
+    def __init__(self, min_interval: float = 0.25, **kwargs: Any) -> None:
+        super().__init__(refresh_rate=1, **kwargs)
+        self.min_interval = min_interval
+        self._last_draw = 0.0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        now = time.monotonic()
+        last_batch = batch_idx + 1 >= self.total_train_batches
+        if now - self._last_draw < self.min_interval and not last_batch:
+            return
+        self._last_draw = now
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        for key, value in getattr(pl_module, "latest_step_metrics", {}).items():
+            items[key] = f"{value:.4g}"
+        return items

@@ -1,0 +1,318 @@
+"""MNIST, Fashion-MNIST and CIFAR-10: the real files, read by torchvision's dataset classes.
+
+The files are decoded once into uint8 tensors (N, C, H, W) - 4x less memory than float32 - and
+batches are sliced from them like every InMemoryDataModule. Conversion to float, normalisation
+and augmentation run on whole batches in `on_after_batch_transfer`, i.e. after the batch reached
+the model's device (the GPU when there is one), instead of per sample with PIL transforms.
+
+Batches taken straight from the loaders (outside a Trainer) are therefore still uint8: call
+`datamodule.preprocess(x)` on them. Validation is carved from the official training set (seeded,
+stratified by class); the test split is the official test set.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from trainkit.data.base import split_indices
+from trainkit.data.images import ImageDataModule
+from trainkit.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+OFFLINE = "or train offline now with data=digits"
+
+
+def check_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> int:
+    """Items in an uncompressed IDX file, after checking its header and size (torchvision would
+    fail on a bad file with a bare AssertionError or reshape error)."""
+    header_len = 4 * (2 + len(item_shape))
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        header = f.read(header_len)
+    if len(header) < header_len:
+        raise DataError(f"{path} is truncated ({size} bytes, shorter than its IDX header); "
+                        "delete it and download it again with data.download=true.")
+    got, n, *shape = struct.unpack(f">{2 + len(item_shape)}I", header)
+    if got != magic:
+        hint = " (a gzip file: decompress it with gunzip)" if header[:2] == b"\x1f\x8b" else ""
+        raise DataError(f"{path} is not an IDX file of this kind{hint}: its magic number is "
+                        f"{got}, expected {magic}; replace it with the original file.")
+    if tuple(shape) != item_shape:
+        raise DataError(f"{path} holds items of shape {tuple(shape)}, expected {item_shape}; "
+                        "replace it with the original file.")
+    expected = header_len + n * int(torch.tensor(item_shape).prod())
+    if size != expected:
+        raise DataError(f"{path} is truncated or corrupt: its header announces {n} items "
+                        f"({expected} bytes) but the file has {size} bytes; delete it and download "
+                        "it again with data.download=true.")
+    return n
+
+
+def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images scaled to [0, 1], from 256-bin histograms
+    (exact, and no float copy of the whole training set)."""
+    values = torch.arange(256, dtype=torch.float64) / 255
+    means, stds = [], []
+    for c in range(x.shape[1]):
+        hist = torch.bincount(x[:, c].reshape(-1), minlength=256).double()
+        mean = (hist * values).sum() / hist.sum()
+        var = (hist * (values - mean) ** 2).sum() / hist.sum()
+        means.append(float(mean))
+        stds.append(float(var.sqrt().clamp_min(1e-6)))
+    return means, stds
+
+
+def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """torchvision's RandomCrop(size, padding=pad) for a whole batch: zero-pad every image by
+    `pad` pixels, then cut it back to its size at an independent random offset per image."""
+    n, c, h, w = x.shape
+    dev = x.device
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n, 1), device=dev) + torch.arange(h, device=dev)
+    dx = torch.randint(0, 2 * pad + 1, (n, 1), device=dev) + torch.arange(w, device=dev)
+    rows = torch.arange(n, device=dev)[:, None, None, None]
+    chans = torch.arange(c, device=dev)[None, :, None, None]
+    return padded[rows, chans, dy[:, None, :, None], dx[:, None, None, :]]
+
+
+def random_hflip(x: torch.Tensor) -> torch.Tensor:
+    """Mirror each image of the batch left-right with probability 1/2."""
+    flip = torch.rand(len(x), device=x.device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+class TorchvisionImageDataModule(ImageDataModule):
+    """Base of the torchvision-backed image DataModules (see the module docstring).
+
+    Normalisation: `mean`/`std` per channel on the [0, 1] scale; null (the default) computes them
+    from the training split after the validation split was carved out, so no statistic ever
+    sees validation or test images.
+    """
+
+    name: str  # shown in messages, e.g. "MNIST"
+    config: str  # the data config, e.g. "mnist"
+    how_to_place: str  # the manual alternative to data.download=true
+    class_names: list[str]
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = False,
+        val_fraction: float = 0.1,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        augment: bool = False,
+        shift_pixels: int = 0,
+        hflip: bool = False,
+        **loader,
+    ) -> None:
+        super().__init__(val_fraction=val_fraction, test_fraction=0.0, **loader)
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.download = download
+        self.mean = None if mean is None else [float(m) for m in mean]
+        self.std = None if std is None else [float(s) for s in std]
+        self.augment, self.shift_pixels, self.hflip = augment, shift_pixels, hflip
+        self._affine: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # -- per dataset: where the files are, how to check and read them ------------------------
+    @property
+    def dataset_cls(self) -> type:
+        """The torchvision dataset class (imported lazily: torchvision is slow to import)."""
+        raise NotImplementedError
+
+    folder: Path  # the directory the files must be in
+    required: list[str]  # the file names there
+
+    def check_files(self) -> None:
+        """Raise DataError when a file is there but unusable (truncated, corrupt)."""
+
+    def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """uint8 images (N, C, H, W), long labels (N,) and class names of one official split."""
+        raise NotImplementedError
+
+    def missing_files(self) -> list[str]:
+        return [f for f in self.required if not (self.folder / f).is_file()]
+
+    def download_files(self) -> None:
+        """torchvision's download code: mirrors, checksums, extraction into data_dir."""
+        self.dataset_cls(str(self.data_dir), train=True, download=True)
+
+    # -- files -------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Download when files are missing and data.download is true (Lightning runs this on
+        one process only); otherwise say exactly what is missing and how to get it."""
+        missing = self.missing_files()
+        if not missing:
+            return
+        command = f"`python train.py data={self.config} data.download=true`"
+        manual = self.how_to_place.format(data_dir=self.data_dir)
+        if not self.download:
+            raise DataError(
+                f"{self.name} is missing: {', '.join(missing)} not found in {self.folder}; run "
+                f"{command} on a machine with internet (it downloads into {self.data_dir}), or "
+                f"{manual}, {OFFLINE}."
+            )
+        try:
+            self.download_files()
+        except Exception as err:  # urllib, http, checksum and archive errors all end up here
+            reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+            raise DataError(
+                f"{self.name} could not be downloaded into {self.data_dir} ({reason}); run "
+                f"{command} on a machine with internet, or {manual}, {OFFLINE}."
+            ) from err
+        missing = self.missing_files()
+        if missing:
+            raise DataError(f"{self.name} download finished but {', '.join(missing)} is still "
+                            f"missing in {self.folder}; delete that folder and download again.")
+
+    def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        # Checked here, not in __init__, where Hydra would wrap the error in its own message.
+        if self.shift_pixels < 0:
+            raise ConfigError(f"data.shift_pixels must be >= 0, got {self.shift_pixels}.")
+        if (self.mean is None) != (self.std is None) or min(self.std or [1]) <= 0:
+            raise ConfigError("data.mean and data.std must both be null (computed from the "
+                              "training split) or both lists with positive std values.")
+        self.prepare_data()
+        self.check_files()
+        try:
+            x, y, self.class_names = self.read(train=True)
+            x_test, y_test, _ = self.read(train=False)
+        except Exception as err:  # torchvision's assertion, unpickling and reshape errors
+            raise DataError(f"{self.name} files in {self.folder} could not be read ({err}); "
+                            "delete them and download again with data.download=true.") from err
+        self.num_classes = len(self.class_names)
+        labels = torch.cat([y, y_test])
+        bad = labels[(labels < 0) | (labels >= self.num_classes)]
+        if len(bad):
+            raise DataError(f"{self.name} labels in {self.folder} contain {int(bad[0])}, outside "
+                            f"0-{self.num_classes - 1}; replace the files with the originals.")
+        idx = split_indices(len(y), self.val_fraction, 0.0, self.seed, stratify=y.tolist())
+        train, val = torch.tensor(idx["train"]), torch.tensor(idx["val"], dtype=torch.long)
+        x_train, y_train = x[train], y[train]
+        if self.mean is None:
+            self.mean, self.std = channel_stats(x_train)
+            log.info("%s normalisation from the training split: mean %s, std %s",
+                     self.name, [round(m, 4) for m in self.mean], [round(s, 4) for s in self.std])
+        if len(self.mean) != x.shape[1] or len(self.std) != x.shape[1]:
+            raise ConfigError(f"data.mean and data.std need {x.shape[1]} values (one per channel) "
+                              f"for {self.name}, got {len(self.mean)} and {len(self.std)}.")
+        return {"train": (x_train, y_train), "val": (x[val], y[val]), "test": (x_test, y_test)}
+
+    # -- whole-batch preprocessing -----------------------------------------------------------
+    def preprocess(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """uint8 batch -> normalised float batch; random shifts / flips only when `train`."""
+        if train and self.augment:
+            if self.shift_pixels:
+                x = random_shift(x, self.shift_pixels)
+            if self.hflip:
+                x = random_hflip(x)
+        if x.device not in self._affine:  # (x / 255 - mean) / std as one multiply-add
+            std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+            mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+            self._affine[x.device] = (1.0 / (255.0 * std), -mean / std)
+        scale, shift = self._affine[x.device]
+        return torch.addcmul(shift, x.float(), scale)
+
+    def on_after_batch_transfer(self, batch: tuple, dataloader_idx: int) -> tuple:
+        """Lightning calls this on every batch once it is on the device.
+
+        Lightning converts a batch's float tensors for `trainer.precision` (64-true, 16-true, ...)
+        before this hook, when the images are still uint8, so that conversion is applied here.
+        """
+        x, y = batch
+        if self.trainer is None:
+            return self.preprocess(x), y
+        x = self.preprocess(x, train=self.trainer.training)
+        return self.trainer.precision_plugin.convert_input(x), y
+
+
+class MNISTDataModule(TorchvisionImageDataModule):
+    """MNIST (LeCun et al. 1998): 60,000 train + 10,000 test grey 28x28 digits, 10 classes."""
+
+    name, config = "MNIST", "mnist"
+    required = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    how_to_place = "put the four uncompressed IDX files (gunzip the .gz downloads) there"
+
+    @property
+    def dataset_cls(self) -> type:
+        from torchvision.datasets import MNIST
+
+        return MNIST
+
+    @property
+    def folder(self) -> Path:
+        return self.data_dir / self.dataset_cls.__name__ / "raw"
+
+    def check_files(self) -> None:
+        for prefix in ("train", "t10k"):
+            n_images = check_idx(self.folder / f"{prefix}-images-idx3-ubyte", 2051, (28, 28))
+            n_labels = check_idx(self.folder / f"{prefix}-labels-idx1-ubyte", 2049, ())
+            if n_images != n_labels:
+                raise DataError(f"{self.folder} holds {n_images} {prefix} images but {n_labels} "
+                                "labels; replace the files with a matching pair.")
+
+    def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        ds = self.dataset_cls(str(self.data_dir), train=train, download=False)
+        return ds.data.unsqueeze(1).contiguous(), ds.targets.long(), list(ds.classes)
+
+
+class FashionMNISTDataModule(MNISTDataModule):
+    """Fashion-MNIST (Xiao et al. 2017, Zalando): MNIST's format and sizes, 10 clothing classes."""
+
+    name, config = "Fashion-MNIST", "fashion_mnist"
+
+    @property
+    def dataset_cls(self) -> type:
+        from torchvision.datasets import FashionMNIST
+
+        return FashionMNIST
+
+
+class CIFAR10DataModule(TorchvisionImageDataModule):
+    """CIFAR-10 (Krizhevsky 2009): 50,000 train + 10,000 test colour 32x32 images, 10 classes.
+
+    torchvision checks the md5 of every batch file; a file that fails is named in the error.
+    """
+
+    name, config = "CIFAR-10", "cifar10"
+    how_to_place = "extract the python version (cifar-10-python.tar.gz) into {data_dir}"
+
+    @property
+    def dataset_cls(self) -> type:
+        from torchvision.datasets import CIFAR10
+
+        return CIFAR10
+
+    @property
+    def folder(self) -> Path:
+        return self.data_dir / self.dataset_cls.base_folder
+
+    @property
+    def checksums(self) -> list[tuple[str, str]]:
+        cls = self.dataset_cls
+        meta = [(cls.meta["filename"], cls.meta["md5"])]
+        return [(f, md5) for f, md5 in cls.train_list + cls.test_list] + meta
+
+    @property
+    def required(self) -> list[str]:
+        return [f for f, _ in self.checksums]
+
+    def check_files(self) -> None:
+        from torchvision.datasets.utils import check_integrity
+
+        for f, md5 in self.checksums:
+            if not check_integrity(self.folder / f, md5):
+                raise DataError(f"{self.folder / f} fails its md5 check (corrupt or incomplete); "
+                                f"delete {self.folder} and download again with data.download=true.")
+
+    def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        ds = self.dataset_cls(str(self.data_dir), train=train, download=False)
+        x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+        return x, torch.tensor(ds.targets, dtype=torch.long), list(ds.classes)
