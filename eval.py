@@ -5,13 +5,19 @@ Thin on purpose, like train.py: see trainkit.evaluation and conf/eval.yaml.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from trainkit.cli import run_job
+from trainkit.cli import print_help, run_job
 
 
 def eval_job(cfg: DictConfig) -> float:
+    from trainkit.checkpoints import resolve_checkpoint
+
+    resolve_checkpoint(cfg.ckpt_path, prefer="best")  # a wrong path fails before the heavy imports
     from trainkit.evaluation import evaluate
 
     return evaluate(cfg)["value"]
@@ -23,4 +29,7 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    if {"--help", "-h"} & set(sys.argv[1:]):  # see trainkit.cli.print_help
+        print_help(Path(__file__).parent / "conf")
+        sys.exit(0)
     main()

@@ -231,6 +231,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--startup-repeats", type=int, default=3)
     parser.add_argument("--skip-startup", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     import torch
@@ -239,8 +240,10 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
-    print(f"throughput: {args.rounds} alternating rounds of {args.iterations} iterations")
-    results = {"throughput": throughput(args.iterations, args.rounds)}
+    results = {}
+    if not args.skip_throughput:
+        print(f"throughput: {args.rounds} alternating rounds of {args.iterations} iterations")
+        results["throughput"] = throughput(args.iterations, args.rounds)
     if not args.skip_startup:
         results["startup"] = startup(args.startup_repeats)
         s = results["startup"]

@@ -58,6 +58,15 @@ def run_train(compose_cfg):
     return _run
 
 
+def pytest_configure(config):
+    """One torch thread per test process: the suite runs in two processes (pytest-xdist, -n 2)
+    on two cores, and tiny models gain nothing from a second thread anyway."""
+    if hasattr(config, "workerinput"):  # an xdist worker (the controller imports no torch)
+        import torch
+
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _quiet_logs():
     logging.getLogger("lightning").setLevel(logging.WARNING)

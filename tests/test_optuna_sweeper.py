@@ -280,6 +280,7 @@ def job_dirs(sweep_dir: Path) -> list[str]:
     return sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
 
 
+@pytest.mark.slow  # subprocess sweeps of a tiny app (module fixture: ~5 s)
 def test_sweep_runs_n_trials_as_numbered_jobs(sweeps) -> None:
     sweep_dir = finished(sweeps, "first")
     assert job_dirs(sweep_dir) == ["0", "1", "2", "3", "4"]
@@ -289,6 +290,7 @@ def test_sweep_runs_n_trials_as_numbered_jobs(sweeps) -> None:
         assert {o.split("=")[0] for o in overrides} == {"offset", "x", "widths", "act"}
 
 
+@pytest.mark.slow  # subprocess sweeps of a tiny app (module fixture: ~5 s)
 def test_results_file_reports_values_failures_and_the_best_trial(sweeps) -> None:
     res = read_results(finished(sweeps, "first"))
     assert res["direction"] == "minimize"
@@ -310,6 +312,7 @@ def test_results_file_reports_values_failures_and_the_best_trial(sweeps) -> None
     assert f"x={best['params']['x']}" in res["best_overrides"]
 
 
+@pytest.mark.slow  # subprocess sweeps of a tiny app (module fixture: ~5 s)
 def test_seeded_sampler_repeats_its_trials_and_sqlite_storage_works(sweeps) -> None:
     first, second = (read_results(finished(sweeps, name)) for name in ("first", "second"))
     assert [t["params"] for t in first["trials"]] == [t["params"] for t in second["trials"]]
@@ -323,6 +326,7 @@ def test_seeded_sampler_repeats_its_trials_and_sqlite_storage_works(sweeps) -> N
     assert states == ["COMPLETE", "FAIL", "COMPLETE", "FAIL", "COMPLETE"]  # none left RUNNING
 
 
+@pytest.mark.slow  # subprocess sweeps of a tiny app (module fixture: ~5 s)
 def test_a_sweep_where_every_trial_fails_exits_with_an_error(sweeps) -> None:
     proc, sweep_dir = sweeps["all_fail"]
     assert proc.returncode != 0

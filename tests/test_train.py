@@ -96,6 +96,7 @@ def test_linear_regression_recovers_slope_and_intercept(run_train):
     assert summary["test"]["r2"] > 0.98
 
 
+@pytest.mark.slow
 def test_diabetes_mlp_learns(run_train):
     summary, _ = run_train(
         [
@@ -143,3 +144,21 @@ def test_validation_every_n_iterations_across_epochs(run_train):
     )
     assert summary["validations"] == 2  # 120 iterations: after 50 and 100
     assert [s for s, _ in scalars(run_dir)["val/loss"]] == [50, 100]
+
+
+def test_bf16_mixed_precision_runs_on_cpu(run_train):
+    summary, _ = run_train(
+        ["model=cnn", *FAST, "trainer.max_epochs=1", "trainer.precision=bf16-mixed"]
+    )
+    assert summary["status"] == "ok" and summary["test"]["acc"] > 0.3
+
+
+@pytest.mark.slow
+def test_torch_compile_trains_and_checkpoints_load_without_it(run_train):
+    from trainkit.models.regression import Regressor
+
+    summary, _ = run_train(["model=regression", "model.compile=true", "trainer.max_epochs=2"])
+    assert summary["test"]["r2"] > 0.9
+    # the compiled network is not in the state_dict: the checkpoint loads into a plain model
+    model = Regressor.load_from_checkpoint(summary["best_model_path"], compile=False)
+    assert not model.compile_net

@@ -10,8 +10,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from trainkit.errors import ConfigError
 
 KEY = "trainkit"  # where trainkit stores the run's config inside a Lightning checkpoint
@@ -62,6 +60,8 @@ def newest_last_checkpoint(runs_dir: str | Path | None) -> Path:
 
 def read_checkpoint(path: str) -> dict[str, Any]:
     """The checkpoint's contents (on the CPU), or a clear error for a file that is not one."""
+    import torch  # here, not at the top: resolving a path must not cost the torch import
+
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # a truncated or foreign file: pickle, zip or EOF errors

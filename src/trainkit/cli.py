@@ -33,6 +33,10 @@ def run_job(job: Callable[[DictConfig], float], cfg: DictConfig) -> float:
     try:
         check_config(cfg)
         return job(cfg)
+    except SystemExit as stop:
+        if type(stop).__name__ == "SIGTERMException":  # Lightning's; its exit code would be 0
+            sys.exit(143)  # 128 + SIGTERM, as a shell reports a process killed by SIGTERM
+        raise
     except Exception as raw:
         err = user_error(raw)
         if not multirun:
@@ -75,3 +79,31 @@ def record_failure(cfg: DictConfig, err: Exception) -> None:
         "test": {},
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+HELP = """trainkit: train a model with PyTorch Lightning, configured by Hydra.
+
+  python train.py model=cnn trainer.max_epochs=5      pick a model, change a value
+  python train.py -m model=cnn data.batch_size=32,64 trainer.max_epochs=3,5   a sweep
+  python train.py --cfg job                          print the composed config
+  python eval.py ckpt_path=logs/train/runs/<time>    re-test a checkpoint (predict=true: CSV)
+
+Config groups (group=option), from {conf}:
+{groups}
+Also: hydra/launcher=joblib|submitit_slurm|submitit_local, hydra/sweeper=optuna
+(python train.py --hydra-help lists Hydra's own options).
+
+Runs are written to logs/<task_name>/runs/<time>/; view them with: tensorboard --logdir logs
+"""
+
+
+def print_help(conf_dir: str | Path) -> None:
+    """`python train.py --help`, without Hydra's help, which composes every config group
+    (about two seconds); this only lists the files of conf/ (a few milliseconds)."""
+    conf = Path(conf_dir)
+    groups = []
+    for folder in sorted(p for p in conf.rglob("*") if p.is_dir() and p.name != "hydra"):
+        options = sorted(f.stem for f in folder.glob("*.yaml"))
+        if options:
+            groups.append(f"  {folder.relative_to(conf).as_posix()}: {', '.join(options)}")
+    print(HELP.format(conf=conf, groups="\n".join(groups)))

@@ -26,3 +26,30 @@ class SweepReport(Callback):
         if best:
             log.info("best job %s: %s = %s", best["job"], report["metric"], fmt(best["value"]))
         log.info("sweep report: %s", ", ".join(report["files"]))
+
+
+class CheckOutputDir(Callback):
+    """Create the run (or sweep) directory before Hydra does, to turn an unwritable log folder
+    into one sentence instead of Hydra's traceback."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _make_dir(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _make_dir(config.hydra.sweep.dir)
+
+
+def _make_dir(path: str) -> None:
+    import sys
+    from pathlib import Path
+
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        probe = Path(path) / ".trainkit-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        sys.exit(
+            f"error: cannot write the run directory {path} ({err.strerror or err}); set "
+            "paths.log_dir (or TRAINKIT_LOG_DIR) to a writable folder."
+        )

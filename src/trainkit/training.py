@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from trainkit.callbacks.budget import IterationBudget, actual_counts, plan_from_trainer
 from trainkit.checkpoint_io import AtomicCheckpointIO
 from trainkit.checkpoints import check_compatible, read_checkpoint, resolve_checkpoint
+from trainkit.distributed import install_hydra_ddp_fix
 from trainkit.errors import ConfigError
 from trainkit.profiler import NullProfiler
 from trainkit.tuning import tune
@@ -44,6 +45,7 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test, write metrics.json into the run directory, and return its contents."""
     out_dir = Path(cfg.paths.output_dir)
+    install_hydra_ddp_fix()  # DDP workers run this job's command (see trainkit.distributed)
 
     # 1. Threads for parallel local sweeps, then seed everything (0 is a seed; null draws one,
     # recorded in metrics.json).
@@ -76,6 +78,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if ckpt_path:
         check_compatible(read_checkpoint(ckpt_path), ckpt_path, cfg.model._target_, datamodule.dims)
         log.info("resuming from %s", ckpt_path)
+    _, last = checkpoint_callbacks(callbacks)
+    if last is not None and HydraConfig.initialized():
+        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
+        last.resume_hint = " ".join(["python train.py", *overrides, f"ckpt_path={out_dir}"])
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_seconds = time.perf_counter() - start
@@ -201,7 +207,8 @@ def summarize(
     checkpoint, last = checkpoint_callbacks(callbacks)
     counts = budget.actual if budget and budget.actual else actual_counts(trainer, 0)
     best_score = checkpoint.best_model_score if checkpoint else None
-    samples = getattr(model, "samples_seen", 0)
+    # every process trains on an equal (padded) shard: this process's count x the processes
+    samples = getattr(model, "samples_seen", 0) * trainer.world_size
     return {
         "status": "interrupted" if trainer.interrupted else "ok",
         "model": cfg.model._target_,
@@ -215,7 +222,7 @@ def summarize(
         "monitor": getattr(model, "monitor", None),
         "best_score": None if best_score is None else float(best_score),
         "best_model_path": checkpoint.best_model_path if checkpoint else "",
-        "last_model_path": last.best_model_path if last else "",
+        "last_model_path": str(last.path) if last and last.path.is_file() else "",
         "global_step": trainer.global_step,
         "epochs": counts["epochs"],
         "iterations": counts["iterations"],

@@ -17,7 +17,8 @@ from collections.abc import Iterator, Sequence
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
 
 from trainkit.errors import ConfigError, DataError
 
@@ -40,32 +41,47 @@ class TensorBatches(Dataset):
         return tuple(t[idx] for t in self.tensors)
 
 
-class BatchIndexSampler(Sampler[torch.Tensor]):
+class BatchIndexSampler(DistributedSampler[torch.Tensor]):
     """Yields one index tensor per batch; the order of epoch `e` depends only on (seed, e).
 
     Under a distributed strategy it behaves like DistributedSampler + BatchSampler: each of the
-    `world_size` processes takes every `world_size`-th index of the same permutation (padded by
-    wrapping around to ceil(n / world_size) each), then cuts its share into batches.
+    `world_size` processes takes every `world_size`-th index of the same permutation, then cuts
+    its share into batches. Training shares are padded by wrapping around to ceil(n / world_size)
+    each (DDP needs the same number of iterations on every process); evaluation shares are not
+    (`pad=False`): every sample is evaluated exactly once, as on one device.
+
+    It is a DistributedSampler (one that shards itself) so that Lightning, whose
+    `use_distributed_sampler=True` wraps any other sampler, leaves it alone: wrapped, it was
+    sharded twice and each of 2 processes saw a quarter of the data.
     """
 
     def __init__(
         self, n: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int = 0
     ) -> None:
-        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
-        self.seed = seed
-        self.epoch = 0
-        self.rank, self.world_size = 0, 1
+        super().__init__(range(n), num_replicas=1, rank=0, shuffle=shuffle, seed=seed)
+        self.n, self.batch_size, self.drop_last = n, batch_size, drop_last
+        self.pad = True
+        self.skip = 0  # batches to leave out of the next epoch (a resume mid-epoch)
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of every epoch."""
         self.epoch = epoch
 
-    def set_distributed(self, rank: int, world_size: int) -> None:
-        self.rank, self.world_size = rank, world_size
+    def set_distributed(self, rank: int, world_size: int, pad: bool = True) -> None:
+        """This process's share: rank `rank` of `world_size`; `pad=False` for evaluation (a
+        share too small to be non-empty everywhere is still padded: every process must log)."""
+        self.rank, self.num_replicas = rank, world_size
+        self.pad = pad or self.n < world_size
+
+    @property
+    def world_size(self) -> int:
+        return self.num_replicas
 
     @property
     def samples_per_rank(self) -> int:
-        return math.ceil(self.n / self.world_size)
+        if self.pad:
+            return math.ceil(self.n / self.world_size)
+        return len(range(self.rank, self.n, self.world_size))
 
     def __len__(self) -> int:
         full, rest = divmod(self.samples_per_rank, self.batch_size)
@@ -78,9 +94,11 @@ class BatchIndexSampler(Sampler[torch.Tensor]):
         else:
             order = torch.arange(self.n)
         if self.world_size > 1:
-            padded = self.samples_per_rank * self.world_size
+            padded = math.ceil(self.n / self.world_size) * self.world_size if self.pad else self.n
             order = order.repeat(math.ceil(padded / self.n))[:padded][self.rank :: self.world_size]
-        yield from order[: len(self) * self.batch_size].split(self.batch_size)
+        batches = order[: len(self) * self.batch_size].split(self.batch_size)
+        skip, self.skip = self.skip, 0
+        yield from batches[skip:]
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -115,6 +133,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.seed = 0 if seed is None else int(seed)
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.splits: dict[str, tuple[torch.Tensor, ...]] | None = None
+        self._resume_after = 0
 
     # -- to implement ------------------------------------------------------------------------
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
@@ -139,7 +158,22 @@ class InMemoryDataModule(L.LightningDataModule):
             self.splits = splits
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=self.shuffle, drop_last=self.drop_last)
+        loader = self._loader("train", shuffle=self.shuffle, drop_last=self.drop_last)
+        limit = self.trainer.limit_train_batches if self.trainer is not None else None
+        epoch = len(loader)
+        if isinstance(limit, float):
+            epoch = int(epoch * limit)
+        elif limit is not None:
+            epoch = min(epoch, int(limit))
+        if self._resume_after < epoch:  # a checkpoint at an epoch's end starts a new one
+            loader.sampler.skip = self._resume_after
+        self._resume_after = 0
+        return loader
+
+    def resume_train_after(self, batches: int) -> None:
+        """A resume mid-epoch: the next training epoch starts after its first `batches` batches
+        (the order of an epoch depends only on seed and epoch, so they are the ones done)."""
+        self._resume_after = batches
 
     def val_dataloader(self) -> DataLoader:
         return self.loader("val")
@@ -175,8 +209,10 @@ class InMemoryDataModule(L.LightningDataModule):
         sampler = BatchIndexSampler(len(dataset), self.batch_size, shuffle, drop_last, self.seed)
         trainer = self.trainer
         if trainer is not None and trainer.world_size > 1:
-            sampler.set_distributed(trainer.global_rank, trainer.world_size)
+            sampler.set_distributed(trainer.global_rank, trainer.world_size, pad=split == "train")
         # batch_size=None: the sampler yields whole batches of indices and the dataset slices them.
+        # A generator of its own: creating an iterator then draws no number from the global RNG
+        # (which dropout uses), so a resumed run draws the same dropout masks as an unbroken one.
         return DataLoader(
             dataset,
             sampler=sampler,
@@ -184,6 +220,7 @@ class InMemoryDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
 

@@ -7,9 +7,11 @@ calls `self.save_hyperparameters(logger=False)` and implements `forward` and `co
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from hydra.utils import get_class
 from torch import nn
@@ -24,6 +26,26 @@ _PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "samples_seen", "latest_step_
 
 # Scheduler config keys that are Lightning's, not the scheduler's.
 _LIGHTNING_KEYS = ("interval", "frequency", "monitor")
+
+
+def _collect_rng_states() -> dict[str, Any]:
+    """torch, numpy and Python random states, as types a weights-only torch.load accepts."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if states.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    name, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    random.setstate(states["python"])
 
 
 class TrainkitModule(L.LightningModule):
@@ -146,6 +168,12 @@ class TrainkitModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._reset("train")
+        restored, self._restored_train = getattr(self, "_restored_train", None), None
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if restored and 0 < done < self.trainer.num_training_batches:  # resumed mid-epoch
+            sums, count = restored
+            self._sums["train"] = {k: v.to(self.device) for k, v in sums.items()}
+            self._counts["train"] = count
 
     def on_validation_epoch_start(self) -> None:
         self._reset("val")
@@ -162,10 +190,9 @@ class TrainkitModule(L.LightningModule):
     def train_epoch_values(self) -> dict[str, torch.Tensor]:
         """The training epoch's metrics so far (callbacks read them before on_train_epoch_end
         of the module has logged them: Lightning calls callbacks first)."""
-        count = self._counts.get("train", 0)
+        sums, count = self._global_sums("train")
         if not count:
             return {}
-        sums = self._sums["train"]
         return {"loss_epoch": sums["loss"] / count, **self.train_metrics(sums, count)}
 
     def on_train_epoch_end(self) -> None:
@@ -175,11 +202,26 @@ class TrainkitModule(L.LightningModule):
         self._log_epoch("test", self._eval_values("test"))
 
     def _eval_values(self, stage: str) -> dict[str, torch.Tensor]:
-        count = self._counts.get(stage, 0)
+        sums, count = self._global_sums(stage)
         if not count:
             return {}
-        loss = self._sums[stage]["loss"] / count
-        return {"loss": loss, **getattr(self, f"{stage}_metrics").compute()}
+        # torchmetrics' compute() gathers its state over the processes itself
+        return {"loss": sums["loss"] / count, **getattr(self, f"{stage}_metrics").compute()}
+
+    def _global_sums(self, stage: str) -> tuple[dict[str, torch.Tensor], int]:
+        """A stage's sums and sample count over all processes (one all-reduce under DDP), so
+        that epoch values mean what they mean on one device, uneven shards included. Every
+        process must call it (it is a collective)."""
+        sums, count = self._sums.get(stage, {}), self._counts.get(stage, 0)
+        trainer = self._trainer
+        if trainer is None or trainer.world_size <= 1:
+            return sums, count
+        keys = sorted(sums)
+        packed = torch.tensor([float(count)], device=self.device)
+        if keys:
+            packed = torch.cat([torch.stack([sums[k].float() for k in keys]), packed])
+        packed = trainer.strategy.reduce(packed, reduce_op="sum")
+        return dict(zip(keys, packed[:-1], strict=True)), int(packed[-1].item())
 
     def _log_epoch(self, stage: str, values: dict[str, torch.Tensor]) -> None:
         for name, value in values.items():
@@ -189,7 +231,7 @@ class TrainkitModule(L.LightningModule):
                 on_step=False,
                 on_epoch=True,
                 prog_bar=stage != "test" and name.startswith(("loss", "acc")),
-                sync_dist=True,
+                sync_dist=False,  # already global: see _global_sums
             )
 
     def final_report(self) -> dict[str, Any]:
@@ -197,11 +239,28 @@ class TrainkitModule(L.LightningModule):
         return {}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the run's config, so that eval.py needs only the checkpoint."""
+        """Store the run's config (eval.py needs only the checkpoint) and what an exact resume
+        needs beyond Lightning's own state: the random generators (dropout, augmentation) and
+        the training epoch's running sums (a resume mid-epoch)."""
         checkpoint[CHECKPOINT_KEY] = {
             "model_target": f"{type(self).__module__}.{type(self).__qualname__}",
             "config": self.run_config,
+            "rng": _collect_rng_states(),
+            "train_sums": {k: v.detach().cpu() for k, v in self._sums.get("train", {}).items()},
+            "train_count": self._counts.get("train", 0),
         }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get(CHECKPOINT_KEY) or {}
+        if saved.get("rng"):
+            _set_rng_states(saved["rng"])
+        loop = checkpoint.get("loops", {}).get("fit_loop", {})
+        done = loop.get("epoch_loop.batch_progress", {}).get("current", {}).get("processed", 0)
+        trainer = self._trainer
+        datamodule = trainer.datamodule if trainer is not None else None
+        if done and hasattr(datamodule, "resume_train_after"):
+            datamodule.resume_train_after(done)  # the data continues where it stopped
+        self._restored_train = (saved.get("train_sums", {}), saved.get("train_count", 0))
 
     # -- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -1,0 +1,170 @@
+"""Exact resume, interrupts, atomic checkpoints, determinism."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+# CNN with dropout (uses the RNG), 10 iterations an epoch, an LR halved every epoch
+EXACT = [
+    "model=cnn",
+    "trainer.limit_train_batches=10",
+    "trainer.deterministic=true",
+    "callbacks.early_stopping=null",
+    "seed=7",
+]
+HALVING = ["scheduler=step", "scheduler.step_size=1", "scheduler.gamma=0.5"]
+
+
+def final_lr(run_dir: Path) -> float:
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    return ckpt["optimizer_states"][0]["param_groups"][0]["lr"]
+
+
+def assert_same_run(a: dict, b: dict) -> None:
+    assert (a["global_step"], a["epochs"], a["iterations"]) == (
+        b["global_step"],
+        b["epochs"],
+        b["iterations"],
+    )
+    for stage in ("train", "val", "test"):
+        assert a[stage].keys() == b[stage].keys()
+        for name, value in a[stage].items():
+            assert b[stage][name] == pytest.approx(value, abs=1e-6), f"{stage}/{name}"
+
+
+def test_two_epochs_then_resume_to_four_equals_four_straight(run_train):
+    straight, straight_dir = run_train(
+        [*EXACT, *HALVING, "trainer.max_epochs=4"], run_dir="straight"
+    )
+    _, first_dir = run_train([*EXACT, *HALVING, "trainer.max_epochs=2"], run_dir="first")
+    resumed, resumed_dir = run_train(
+        [*EXACT, *HALVING, "trainer.max_epochs=4", f"ckpt_path={first_dir}"], run_dir="resumed"
+    )
+    assert resumed["resumed_from"] == str(first_dir / "checkpoints" / "last.ckpt")
+    assert_same_run(straight, resumed)
+    assert final_lr(resumed_dir) == final_lr(straight_dir) == pytest.approx(1e-3 * 0.5**4)
+    # the resumed run's curves continue at iteration 21, not at 0
+    acc = EventAccumulator(str(resumed_dir / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert min(e.step for e in acc.Scalars("train/loss_step")) > 20
+    assert [e.step for e in acc.Scalars("epoch/train_loss")] == [3, 4]
+
+
+def test_resume_mid_epoch(run_train):
+    straight, _ = run_train([*EXACT, "trainer.max_epochs=3"], run_dir="straight")
+    # last.ckpt every 5 steps: the one at step 15 is mid-epoch (5 of the 2nd epoch's 10 batches)
+    _, first_dir = run_train(
+        [
+            *EXACT,
+            "trainer.max_epochs=-1",
+            "trainer.max_steps=15",
+            "callbacks.last_checkpoint.every_n_train_steps=5",
+            "test=false",
+        ],
+        run_dir="first",
+    )
+    assert torch.load(first_dir / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
+    resumed, _ = run_train(
+        [*EXACT, "trainer.max_epochs=3", f"ckpt_path={first_dir}"], run_dir="resumed"
+    )
+    assert_same_run(straight, resumed)
+
+
+def test_ckpt_path_last_takes_the_newest_run(run_train, tmp_path):
+    from trainkit.checkpoints import resolve_checkpoint
+
+    _, older = run_train(
+        ["model=regression", "trainer.max_epochs=1", "test=false"], run_dir="runs/a"
+    )
+    time.sleep(0.05)
+    _, newer = run_train(
+        ["model=regression", "trainer.max_epochs=1", "test=false"], run_dir="runs/b"
+    )
+    (tmp_path / "runs" / "c").mkdir()  # the current run's own, still empty, directory
+    assert resolve_checkpoint("last", runs_dir=tmp_path / "runs") == str(
+        newer / "checkpoints" / "last.ckpt"
+    )
+
+
+def test_same_seed_deterministic_runs_are_bit_identical(run_train):
+    args = [
+        "model=cnn",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=10",
+        "trainer.deterministic=true",
+    ]
+    a, _ = run_train([*args, "seed=3"], run_dir="a")
+    b, _ = run_train([*args, "seed=3"], run_dir="b")
+    c, _ = run_train([*args, "seed=4"], run_dir="c")
+    for stage in ("train", "val", "test"):
+        assert a[stage] == b[stage]  # exactly equal floats
+    assert a["test"] != c["test"] and a["train"] != c["train"]
+
+
+SLOW_RUN = [
+    "model=cnn",
+    "trainer.max_epochs=1000",
+    "callbacks.early_stopping=null",
+    "trainer.enable_progress_bar=false",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 1), (signal.SIGTERM, 143)])
+def test_interrupt_saves_last_checkpoint_and_says_how_to_resume(tmp_path, sig, code):
+    env = {**os.environ, "TRAINKIT_LOG_DIR": str(tmp_path / "logs")}
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", *SLOW_RUN],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    runs = tmp_path / "logs" / "train" / "runs"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for the first epoch's checkpoint: training is under way
+        if list(runs.glob("*/checkpoints/last.ckpt")):
+            break
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == code, output[-2000:]
+    (run_dir,) = runs.iterdir()
+    assert "Resume with:" in output and f"ckpt_path={run_dir}" in output
+    assert "Resume with:" in (run_dir / "train.log").read_text()
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] > 40  # the state at the interrupt, after the first epoch
+    assert not list((run_dir / "checkpoints").glob("*.tmp-*"))
+
+
+WRITER = """
+import sys, torch
+from trainkit.checkpoint_io import atomic_save
+atomic_save({"weights": torch.full((8_000_000,), float(sys.argv[2]))}, sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_never_leaves_a_half_written_checkpoint(tmp_path):
+    from trainkit.checkpoint_io import atomic_save
+
+    path = tmp_path / "last.ckpt"
+    atomic_save({"weights": torch.zeros(8_000_000)}, path)
+    for delay in (0.0, 0.05, 0.1, 0.2, 0.4):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "1"])
+        time.sleep(delay + 1.5)  # interpreter + torch start, then somewhere in the write
+        proc.kill()
+        proc.wait()
+        weights = torch.load(path, weights_only=True)["weights"]  # always a complete file
+        assert weights.shape == (8_000_000,) and weights[0].item() in (0.0, 1.0)
