@@ -6,13 +6,12 @@ and Lightning are imported only once a run starts, so `--help` and `--cfg job` a
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from trainkit.cli import print_help, run_job
+from trainkit.cli import run_job, start
 
 
 def train_job(cfg: DictConfig) -> float:
@@ -28,7 +27,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    if {"--help", "-h"} & set(sys.argv[1:]):  # see trainkit.cli.print_help
-        print_help(Path(__file__).parent / "conf")
-        sys.exit(0)
-    main()
+    start(main, Path(__file__).parent / "conf")

@@ -79,8 +79,13 @@ def trainkit_pipeline(
     from trainkit.data.vision import MNISTDataModule
 
     start = time.perf_counter()
-    dm = MNISTDataModule(data_dir=str(root), batch_size=batch_size, num_workers=workers,
-                         augment=augment, shift_pixels=2)
+    dm = MNISTDataModule(
+        data_dir=str(root),
+        batch_size=batch_size,
+        num_workers=workers,
+        augment=augment,
+        shift_pixels=2,
+    )
     dm.setup("fit")
     loader = dm.train_dataloader()
     setup = time.perf_counter() - start
@@ -93,8 +98,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers, both")
     parser.add_argument("--repeats", type=int, default=3, help="epochs timed; the best counts")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice); "
-                        "1 gives steadier figures on a machine shared with other processes")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: torch's choice); "
+        "1 gives steadier figures on a machine shared with other processes",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,21 +112,28 @@ def main() -> None:
         if args.data_dir is None:
             root = Path(tmp)
             write_synthetic_mnist(root)
-            print(f"data: SYNTHETIC IDX files in the real MNIST format (60,000 + 10,000 random "
-                  f"images) in {root}; pass --data-dir to measure on real MNIST")
+            print(
+                f"data: SYNTHETIC IDX files in the real MNIST format (60,000 + 10,000 random "
+                f"images) in {root}; pass --data-dir to measure on real MNIST"
+            )
         else:
             root = args.data_dir
             print(f"data: {root / 'MNIST' / 'raw'}")
-        print(f"batch size {args.batch_size}, num_workers {args.num_workers}, torch threads "
-              f"{torch.get_num_threads()}, best of {args.repeats} epochs of training batches\n")
+        print(
+            f"batch size {args.batch_size}, num_workers {args.num_workers}, torch threads "
+            f"{torch.get_num_threads()}, best of {args.repeats} epochs of training batches\n"
+        )
         common = (root, args.batch_size, args.num_workers, args.repeats)
         rows = [
-            ("torchvision MNIST + ToTensor/Normalize + DataLoader",
-             torchvision_pipeline(*common)),
-            ("trainkit MNISTDataModule, batch normalisation",
-             trainkit_pipeline(*common, augment=False)),
-            ("trainkit MNISTDataModule, + random shifts (augment)",
-             trainkit_pipeline(*common, augment=True)),
+            ("torchvision MNIST + ToTensor/Normalize + DataLoader", torchvision_pipeline(*common)),
+            (
+                "trainkit MNISTDataModule, batch normalisation",
+                trainkit_pipeline(*common, augment=False),
+            ),
+            (
+                "trainkit MNISTDataModule, + random shifts (augment)",
+                trainkit_pipeline(*common, augment=True),
+            ),
         ]
     print(f"{'pipeline':54s} {'set-up s':>9s} {'samples':>8s} {'epoch s':>8s} {'samples/s':>10s}")
     for name, (setup, samples, seconds) in rows:

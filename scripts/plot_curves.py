@@ -15,8 +15,11 @@ from trainkit.reports import ReportError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", help="a run folder, a multirun folder, or a tensorboard folder")
-    parser.add_argument("--metric", help="headline metric of the epoch plot, e.g. val/acc "
-                        "(default: the run's optimized_metric)")
+    parser.add_argument(
+        "--metric",
+        help="headline metric of the epoch plot, e.g. val/acc "
+        "(default: the run's optimized_metric)",
+    )
     args = parser.parse_args(argv)
     from trainkit.curves import plot_curves  # after argparse: --help stays instant
 

@@ -15,10 +15,15 @@ from trainkit.reports import ReportError, fmt, label, sweep_report
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", help="a multirun folder (logs/train/multiruns/<time>)")
-    parser.add_argument("--metric", help="metric to compare, e.g. val/acc or test/loss "
-                        "(default: the jobs' optimized_metric)")
-    parser.add_argument("--mode", choices=("max", "min"),
-                        help="whether higher or lower is better (default: from the config)")
+    parser.add_argument(
+        "--metric",
+        help="metric to compare, e.g. val/acc or test/loss (default: the jobs' optimized_metric)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("max", "min"),
+        help="whether higher or lower is better (default: from the config)",
+    )
     args = parser.parse_args(argv)
     try:
         report = sweep_report(args.sweep_dir, metric=args.metric, mode=args.mode)
@@ -26,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     statuses = [j["status"] for j in report["jobs"]]
-    print(f"{len(statuses)} job(s): " + ", ".join(f"{statuses.count(s)} {s}"
-                                                  for s in dict.fromkeys(statuses)))
+    print(
+        f"{len(statuses)} job(s): "
+        + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+    )
     best = report["best"]
     if best:
         where = label(best["overrides"], report["swept"]) or best["dir"]

@@ -26,7 +26,8 @@ def text_rows(labels: list[str], per_class: int, prefix: str = "") -> list[list[
     """Rows whose text holds a word unique to the row, with commas, quotes and a newline."""
     return [
         [f'{prefix}doc{lab}{i} says "{lab}", twice:\n{lab} {lab}', lab, i]
-        for lab in labels for i in range(per_class)
+        for lab in labels
+        for i in range(per_class)
     ]
 
 
@@ -37,8 +38,11 @@ def text_dm(path: Path, **kwargs) -> TextCSVDataModule:
 
 @pytest.fixture
 def reviews(tmp_path: Path) -> Path:
-    return write_csv(tmp_path / "reviews.csv", ["id", "body", "tag", "n"],
-                     [[k, *row] for k, row in enumerate(text_rows(["spam", "ham", "eggs"], 10))])
+    return write_csv(
+        tmp_path / "reviews.csv",
+        ["id", "body", "tag", "n"],
+        [[k, *row] for k, row in enumerate(text_rows(["spam", "ham", "eggs"], 10))],
+    )
 
 
 def test_string_labels_any_number_of_classes(reviews: Path) -> None:
@@ -66,8 +70,11 @@ def test_numeric_labels_sort_as_numbers(tmp_path: Path) -> None:
 def test_separate_test_file_and_vocabulary_from_training_only(tmp_path: Path) -> None:
     rows = [r[:2] for r in text_rows(["a", "b"], 10)]
     train = write_csv(tmp_path / "train.csv", ["body", "tag"], rows)
-    test = write_csv(tmp_path / "test.csv", ["body", "tag"],
-                     [r[:2] for r in text_rows(["b", "a"], 3, prefix="zz")])
+    test = write_csv(
+        tmp_path / "test.csv",
+        ["body", "tag"],
+        [r[:2] for r in text_rows(["b", "a"], 3, prefix="zz")],
+    )
     dm = text_dm(train, test_path=str(test))
     dm.setup()
     assert dm.split_sizes() == {"train": 16, "val": 4, "test": 6}  # nothing carved for test
@@ -91,8 +98,11 @@ def test_unknown_label_in_test_file_is_named(tmp_path: Path) -> None:
     rows = [r[:2] for r in text_rows(["a", "b"], 5)]
     train = write_csv(tmp_path / "train.csv", ["body", "tag"], rows)
     test = write_csv(tmp_path / "test.csv", ["body", "tag"], [["fine", "a"], ["odd", "c"]])
-    with pytest.raises(DataError, match=r"line 3 of .*test.csv has the label 'c', which is not "
-                                        r"among the classes of .*train.csv \(a, b\)"):
+    with pytest.raises(
+        DataError,
+        match=r"line 3 of .*test.csv has the label 'c', which is not "
+        r"among the classes of .*train.csv \(a, b\)",
+    ):
         text_dm(train, test_path=str(test)).setup()
 
 
@@ -147,8 +157,9 @@ def houses(tmp_path: Path) -> Path:
 
 
 def test_regression_features_target_and_standardisation(houses: Path) -> None:
-    dm = RegressionCSVDataModule(path=str(houses), target_column="price", val_fraction=0.2,
-                                 test_fraction=0.2)
+    dm = RegressionCSVDataModule(
+        path=str(houses), target_column="price", val_fraction=0.2, test_fraction=0.2
+    )
     dm.setup()
     assert dm.feature_names == ["rooms", "age", "noise"] and dm.dims["in_features"] == 3
     assert dm.split_sizes() == {"train": 24, "val": 8, "test": 8}
@@ -161,8 +172,12 @@ def test_regression_features_target_and_standardisation(houses: Path) -> None:
     assert dm.target_mean == pytest.approx(float(raw_train.mean()), rel=1e-5)
     assert dm.target_mean != pytest.approx(3.0 * 19.5 + 1)  # not the mean of all 40 rows
     assert all(abs((p - 1) / 3 - round((p - 1) / 3)) < 1e-3 for p in raw_train.tolist())
-    sub = RegressionCSVDataModule(path=str(houses), target_column="price",
-                                  feature_columns=["noise", "rooms"], standardize=False)
+    sub = RegressionCSVDataModule(
+        path=str(houses),
+        target_column="price",
+        feature_columns=["noise", "rooms"],
+        standardize=False,
+    )
     sub.setup()
     assert sub.dims["in_features"] == 2
     assert torch.equal(sub.splits["train"][0][:, 0], sub.splits["train"][0][:, 0].round())
@@ -178,8 +193,12 @@ def test_regression_features_target_and_standardisation(houses: Path) -> None:
         ([[1, 2, 3]] * 5 + [[1, 2, ""]], {}, DataError, r"line 7 of .*, column 'y': '' is not"),
         ([[1, 2, 3]] * 5 + [["nan", 2, 3]], {}, DataError, "column 'a': 'nan' is not a finite"),
         ([[1, 2, 3]] * 3, {}, DataError, "the val split of RegressionCSVDataModule is empty"),
-        ([[1, 2, 3]] * 2, {"val_fraction": 0.4, "test_fraction": 0.4}, DataError,
-         "2 samples cannot be split"),
+        (
+            [[1, 2, 3]] * 2,
+            {"val_fraction": 0.4, "test_fraction": 0.4},
+            DataError,
+            "2 samples cannot be split",
+        ),
     ],
 )
 def test_regression_csv_errors(tmp_path: Path, rows, kwargs, error, expected) -> None:
@@ -192,8 +211,13 @@ def test_regression_csv_errors(tmp_path: Path, rows, kwargs, error, expected) ->
 
 # -- end to end ---------------------------------------------------------------------------------
 def fit_one_batch(model: L.LightningModule, dm: L.LightningDataModule) -> L.Trainer:
-    trainer = L.Trainer(fast_dev_run=True, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        fast_dev_run=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     return trainer
 
@@ -201,8 +225,16 @@ def fit_one_batch(model: L.LightningModule, dm: L.LightningDataModule) -> L.Trai
 def test_fit_text_csv_with_the_text_model(reviews: Path, compose_cfg) -> None:
     from trainkit.models.text import TextClassifier
 
-    cfg = compose_cfg(["model=text", "data=text_csv", f"data.path={reviews}",
-                       "data.text_column=body", "data.label_column=tag", "data.min_freq=1"])
+    cfg = compose_cfg(
+        [
+            "model=text",
+            "data=text_csv",
+            f"data.path={reviews}",
+            "data.text_column=body",
+            "data.label_column=tag",
+            "data.min_freq=1",
+        ]
+    )
     dm = instantiate(cfg.data)
     adam = {"_target_": "torch.optim.Adam", "lr": 1e-3}
     model = TextClassifier(**dm.dims, embed_dim=8, optimizer=adam)
@@ -212,8 +244,15 @@ def test_fit_text_csv_with_the_text_model(reviews: Path, compose_cfg) -> None:
 def test_fit_regression_csv_with_the_regressor(houses: Path, compose_cfg) -> None:
     from trainkit.models.regression import Regressor
 
-    cfg = compose_cfg(["model=regression", "data=regression_csv", f"data.path={houses}",
-                       "data.target_column=price", "data.feature_columns=[rooms,age]"])
+    cfg = compose_cfg(
+        [
+            "model=regression",
+            "data=regression_csv",
+            f"data.path={houses}",
+            "data.target_column=price",
+            "data.feature_columns=[rooms,age]",
+        ]
+    )
     dm = instantiate(cfg.data)
     model = Regressor(**dm.dims, optimizer={"_target_": "torch.optim.SGD", "lr": 1e-2})
     assert dm.dims["in_features"] == 2

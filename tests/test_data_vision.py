@@ -137,8 +137,12 @@ def test_random_shift_crops_the_zero_padded_image() -> None:
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     offsets = set()
     for i in range(len(x)):
-        found = [(dy, dx) for dy in range(5) for dx in range(5)
-                 if torch.equal(padded[i, :, dy:dy + 8, dx:dx + 8], out[i])]
+        found = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(padded[i, :, dy : dy + 8, dx : dx + 8], out[i])
+        ]
         assert len(found) == 1
         offsets.add(found[0])
     assert len(offsets) > 10  # independent offsets per image
@@ -233,8 +237,18 @@ def test_label_count_mismatch_and_bad_labels(mnist_root: Path) -> None:
 
 
 # -- CIFAR-10 -----------------------------------------------------------------------------------
-CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-                 "dog", "frog", "horse", "ship", "truck"]
+CIFAR_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 def write_cifar(root: Path, monkeypatch, per_batch: int = 20) -> Path:
@@ -310,10 +324,12 @@ class BatchProbe(L.Callback):
         self.seen["val"] = batch[0].dtype
 
 
-@pytest.mark.parametrize(("kind", "precision"), [("mnist", "32-true"), ("cifar10", "32-true"),
-                                                 ("mnist", "64-true")])
-def test_fit_with_the_cnn(kind: str, precision: str, tmp_path: Path, monkeypatch,
-                          compose_cfg) -> None:
+@pytest.mark.parametrize(
+    ("kind", "precision"), [("mnist", "32-true"), ("cifar10", "32-true"), ("mnist", "64-true")]
+)
+def test_fit_with_the_cnn(
+    kind: str, precision: str, tmp_path: Path, monkeypatch, compose_cfg
+) -> None:
     from trainkit.models.cnn import ImageClassifier
 
     if kind == "mnist":
@@ -323,12 +339,19 @@ def test_fit_with_the_cnn(kind: str, precision: str, tmp_path: Path, monkeypatch
     cfg = compose_cfg([f"data={kind}", f"data.data_dir={tmp_path}", "data.batch_size=8"])
     dm = instantiate(cfg.data)
     assert dm.download is False and dm.augment is (kind == "cifar10")
-    model = ImageClassifier(**dm.dims, channels=[4], hidden=8,
-                            optimizer={"_target_": "torch.optim.Adam", "lr": 1e-3})
+    model = ImageClassifier(
+        **dm.dims, channels=[4], hidden=8, optimizer={"_target_": "torch.optim.Adam", "lr": 1e-3}
+    )
     probe = BatchProbe()
-    trainer = L.Trainer(fast_dev_run=True, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[probe],
-                        precision=precision)
+    trainer = L.Trainer(
+        fast_dev_run=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[probe],
+        precision=precision,
+    )
     trainer.fit(model, datamodule=dm)
     dtype = torch.float64 if precision == "64-true" else torch.float32
     assert probe.seen == {"train": dtype, "val": dtype}

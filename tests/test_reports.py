@@ -35,9 +35,16 @@ paths:
 """
 
 
-def make_job(sweep: Path, num: int, overrides: list[str], val_acc: float | None = None,
-             status: str = "ok", error: str | None = None, best: float | None = None,
-             batch_size: int = 32) -> Path:
+def make_job(
+    sweep: Path,
+    num: int,
+    overrides: list[str],
+    val_acc: float | None = None,
+    status: str = "ok",
+    error: str | None = None,
+    best: float | None = None,
+    batch_size: int = 32,
+) -> Path:
     """A job folder; val_acc=None and status="missing" writes no metrics.json."""
     job = sweep / str(num)
     (job / ".hydra").mkdir(parents=True)
@@ -46,19 +53,29 @@ def make_job(sweep: Path, num: int, overrides: list[str], val_acc: float | None 
     if status == "missing":
         return job
     if status == "failed":  # what trainkit.cli.record_failure writes
-        failed = {"status": "failed", "error": error, "overrides": overrides,
-                  "train": {}, "val": {}, "test": {}}
+        failed = {
+            "status": "failed",
+            "error": error,
+            "overrides": overrides,
+            "train": {},
+            "val": {},
+            "test": {},
+        }
         (job / "metrics.json").write_text(json.dumps(failed))
         return job
     ok = status == "ok"
     iters = math.ceil(1257 / batch_size)
     summary = {
-        "status": status, "train": {"loss": 0.5, "acc": 0.8} if ok else {},
+        "status": status,
+        "train": {"loss": 0.5, "acc": 0.8} if ok else {},
         "val": {"loss": 1 - val_acc, "acc": val_acc} if ok else {},
         "test": {"acc": round(val_acc - 0.01, 4)} if ok else {},
-        "monitor": "val/acc", "best_score": (best or val_acc) if ok else None,
-        "global_step": 2 * iters if ok else 0, "epochs": 2 if ok else 0,
-        "iterations": 2 * iters if ok else 0, "fit_seconds": 1.5,
+        "monitor": "val/acc",
+        "best_score": (best or val_acc) if ok else None,
+        "global_step": 2 * iters if ok else 0,
+        "epochs": 2 if ok else 0,
+        "iterations": 2 * iters if ok else 0,
+        "fit_seconds": 1.5,
         "plan": {"iterations_per_epoch": iters},
     }
     if error:
@@ -75,15 +92,24 @@ def grid_sweep(tmp_path: Path) -> Path:
     num = 0
     for epochs in (1, 2):
         for bs in (32, 64, 128):
-            over = [f"data.batch_size={bs}", f"trainer.max_epochs={epochs}",
-                    "trainer.enable_progress_bar=False"]
+            over = [
+                f"data.batch_size={bs}",
+                f"trainer.max_epochs={epochs}",
+                "trainer.enable_progress_bar=False",
+            ]
             if (bs, epochs) == (64, 2):
                 make_job(sweep, num, over, status="failed", error="ValueError: lr must be > 0")
             elif (bs, epochs) == (128, 2):
                 make_job(sweep, num, over, status="missing")
             else:  # job 0: final val/acc 0.90 but its best checkpoint scored 0.95
-                make_job(sweep, num, over, accs[bs, epochs], batch_size=bs,
-                         best=0.95 if num == 0 else None)
+                make_job(
+                    sweep,
+                    num,
+                    over,
+                    accs[bs, epochs],
+                    batch_size=bs,
+                    best=0.95 if num == 0 else None,
+                )
             num += 1
     return sweep
 
@@ -98,8 +124,10 @@ def is_png(path: Path) -> bool:
 def test_two_swept_parameters_give_table_csv_and_heatmap(grid_sweep: Path) -> None:
     report = sweep_report(grid_sweep)
     assert report["metric"] == "val/acc" and report["mode"] == "max"  # from ${model.monitor}
-    assert report["swept"] == {"data.batch_size": ["32", "64", "128"],  # numeric order
-                               "trainer.max_epochs": ["1", "2"]}
+    assert report["swept"] == {
+        "data.batch_size": ["32", "64", "128"],  # numeric order
+        "trainer.max_epochs": ["1", "2"],
+    }
     assert report["constant"] == {"trainer.enable_progress_bar": "False"}
     assert report["best"]["job"] == "0"  # best checkpoint 0.95 beats job 3's final 0.92
     assert is_png(grid_sweep / "heatmap.png") and not (grid_sweep / "line.png").exists()
@@ -109,8 +137,14 @@ def test_two_swept_parameters_give_table_csv_and_heatmap(grid_sweep: Path) -> No
     assert "Picture: `heatmap.png`" in md
     table = [line for line in md.splitlines() if line.startswith("| ")]
     header = [c.strip() for c in table[0].strip("|").split("|")]
-    assert header[:6] == ["job", "data.batch_size", "trainer.max_epochs", "status", "rank",
-                          "**objective**"]
+    assert header[:6] == [
+        "job",
+        "data.batch_size",
+        "trainer.max_epochs",
+        "status",
+        "rank",
+        "**objective**",
+    ]
     assert {"train/acc", "val/acc", "test/acc", "iters/epoch", "optimizer steps"} <= set(header)
     rows = {r[0]: r for r in ([c.strip() for c in t.strip("|").split("|")] for t in table[1:])}
     assert rows["0"][:6] == ["0", "32", "1", "ok", "1", "0.95"]
@@ -124,10 +158,14 @@ def test_two_swept_parameters_give_table_csv_and_heatmap(grid_sweep: Path) -> No
     first, failed, missing = csv_rows[0], csv_rows[4], csv_rows[5]
     assert float(first["objective"]) == 0.95 and float(first["val/acc"]) == 0.90
     assert first["iterations_per_epoch"] == "40" and first["optimizer_steps"] == "80"
-    assert first["overrides"] == ("data.batch_size=32 trainer.max_epochs=1 "
-                                  "trainer.enable_progress_bar=False")
+    assert first["overrides"] == (
+        "data.batch_size=32 trainer.max_epochs=1 trainer.enable_progress_bar=False"
+    )
     assert (failed["status"], failed["error"], failed["objective"]) == (
-        "failed", "ValueError: lr must be > 0", "")
+        "failed",
+        "ValueError: lr must be > 0",
+        "",
+    )
     assert missing["status"] == "missing" and "no metrics.json" in missing["error"]
     assert [r["rank"] for r in csv_rows] == ["1", "3", "4", "2", "", ""]
 
@@ -198,8 +236,12 @@ def test_sweep_report_cli(grid_sweep: Path, capsys: pytest.CaptureFixture[str]) 
 @pytest.mark.parametrize("script", ["sweep_report", "plot_curves"])
 def test_cli_bad_path_is_one_line_and_exit_2(tmp_path: Path, script: str) -> None:
     for bad in (tmp_path / "nope", tmp_path):  # missing folder; folder with no runs
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), str(bad)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / f"{script}.py"), str(bad)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 2
         assert done.stderr.startswith("error: ") and str(bad) in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
@@ -222,8 +264,11 @@ def curves_of(batch_size: int, epochs: int) -> dict[str, list[tuple[int, float]]
     return {
         "train/loss_step": [(i, 2.0 / i) for i in range(10, epochs * iters + 1, 10)],
         "val/loss": [(e * iters, 1.5 / e) for e in range(1, epochs + 1)],
-        **{f"epoch/{s}_{m}": [(e, 0.5 + e / 10) for e in range(1, epochs + 1)]
-           for s in ("train", "val") for m in ("loss", "acc")},
+        **{
+            f"epoch/{s}_{m}": [(e, 0.5 + e / 10) for e in range(1, epochs + 1)]
+            for s in ("train", "val")
+            for m in ("loss", "acc")
+        },
     }
 
 
@@ -231,12 +276,16 @@ def test_curves_of_a_sweep(grid_sweep: Path) -> None:
     for num, bs in enumerate((32, 64, 128)):  # jobs 3-5 (max_epochs=2) have no event files
         write_events(grid_sweep / str(num) / "tensorboard", curves_of(bs, 3))
     runs = load_runs(grid_sweep)
-    assert [r["label"] for r in runs] == ["batch_size=32, max_epochs=1",
-                                          "batch_size=64, max_epochs=1",
-                                          "batch_size=128, max_epochs=1"]
-    assert runs[0]["scalars"]["epoch/val_acc"] == [(1, pytest.approx(0.6)),
-                                                  (2, pytest.approx(0.7)),
-                                                  (3, pytest.approx(0.8))]
+    assert [r["label"] for r in runs] == [
+        "batch_size=32, max_epochs=1",
+        "batch_size=64, max_epochs=1",
+        "batch_size=128, max_epochs=1",
+    ]
+    assert runs[0]["scalars"]["epoch/val_acc"] == [
+        (1, pytest.approx(0.6)),
+        (2, pytest.approx(0.7)),
+        (3, pytest.approx(0.8)),
+    ]
     written = plot_curves(grid_sweep)
     assert [p.name for p in written] == ["curves_loss_by_iteration.png", "curves_by_epoch.png"]
     assert all(p.parent == grid_sweep and is_png(p) for p in written)

@@ -9,6 +9,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -95,6 +96,14 @@ Also: hydra/launcher=joblib|submitit_slurm|submitit_local, hydra/sweeper=optuna
 
 Runs are written to logs/<task_name>/runs/<time>/; view them with: tensorboard --logdir logs
 """
+
+
+def start(main: Callable[[], Any], conf_dir: Path) -> None:
+    """The entry points' `__main__`: a fast `--help` (see print_help), else Hydra's main."""
+    if {"--help", "-h"} & set(sys.argv[1:]):
+        print_help(conf_dir)
+        sys.exit(0)
+    main()
 
 
 def print_help(conf_dir: str | Path) -> None:

@@ -65,18 +65,28 @@ def load_runs(path: str | Path) -> list[dict[str, Any]]:
         if not root.is_dir():
             raise
         if not any(root.glob("events.out.tfevents.*")):
-            raise ReportError(f"{root} holds no runs (job folders with .hydra/) and no "
-                              "TensorBoard event files") from None
+            raise ReportError(
+                f"{root} holds no runs (job folders with .hydra/) and no TensorBoard event files"
+            ) from None
         dirs = [root]  # <run>/tensorboard itself
     jobs = [load_job(d) for d in dirs]
     swept, _ = swept_parameters(jobs)
-    runs = [{"name": j["job"], "dir": Path(j["dir"]), "label": label(j["overrides"], swept)
-             or j["job"], "status": j["status"], "scalars": read_scalars(Path(j["dir"]))}
-            for j in jobs]
+    runs = [
+        {
+            "name": j["job"],
+            "dir": Path(j["dir"]),
+            "label": label(j["overrides"], swept) or j["job"],
+            "status": j["status"],
+            "scalars": read_scalars(Path(j["dir"])),
+        }
+        for j in jobs
+    ]
     runs = [r for r in runs if r["scalars"]]
     if not runs:
-        raise ReportError(f"no TensorBoard event files under {root}: is the logger on "
-                          "(logger=tensorboard) and did the run start?")
+        raise ReportError(
+            f"no TensorBoard event files under {root}: is the logger on "
+            "(logger=tensorboard) and did the run start?"
+        )
     return runs
 
 
@@ -96,15 +106,23 @@ def plot_curves(path: str | Path, metric: str | None = None) -> list[Path]:
     if any(t.startswith("epoch/") for r in runs for t in r["scalars"]):
         written.append(by_epoch(runs, headline(runs, metric), root / "curves_by_epoch.png"))
     if not written:
-        raise ReportError(f"the event files under {root} have neither train/loss_step nor "
-                          "epoch/* curves")
+        raise ReportError(
+            f"the event files under {root} have neither train/loss_step nor epoch/* curves"
+        )
     return written
 
 
 def headline(runs: list[dict[str, Any]], metric: str | None) -> str | None:
     """The metric of the right panel: "acc" for val/acc; for a loss (regression) "r2" or so."""
-    names = sorted({t.partition("_")[2] for r in runs for t in r["scalars"]
-                    if t.startswith(("epoch/train_", "epoch/val_"))} - {"loss"})
+    names = sorted(
+        {
+            t.partition("_")[2]
+            for r in runs
+            for t in r["scalars"]
+            if t.startswith(("epoch/train_", "epoch/val_"))
+        }
+        - {"loss"}
+    )
     wanted = (metric or "").rpartition("/")[2]
     if wanted in names:
         return wanted
@@ -120,13 +138,20 @@ def _styles(n: int) -> list[dict[str, Any]]:
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"] if n <= 10 else colormaps["viridis"].resampled(n)
-    return [{"color": cmap(i), "marker": MARKERS[i % len(MARKERS)],
-             "lw": 1.4 + 2.4 * (n - 1 - i) / max(n - 1, 1),
-             "ms": 4 + 5 * (n - 1 - i) / max(n - 1, 1)} for i in range(n)]
+    return [
+        {
+            "color": cmap(i),
+            "marker": MARKERS[i % len(MARKERS)],
+            "lw": 1.4 + 2.4 * (n - 1 - i) / max(n - 1, 1),
+            "ms": 4 + 5 * (n - 1 - i) / max(n - 1, 1),
+        }
+        for i in range(n)
+    ]
 
 
-def _legend(fig: Any, runs: list[dict[str, Any]], styles: list[dict[str, Any]],
-            kinds: dict[str, str]) -> None:
+def _legend(
+    fig: Any, runs: list[dict[str, Any]], styles: list[dict[str, Any]], kinds: dict[str, str]
+) -> None:
     """One legend for the figure: a colour and marker per run (its overrides), a line style per
     kind of curve (train solid, val dashed)."""
     from matplotlib.lines import Line2D
@@ -135,8 +160,16 @@ def _legend(fig: Any, runs: list[dict[str, Any]], styles: list[dict[str, Any]],
     if len(runs) > 1:
         for run, style in zip(runs, styles, strict=True):
             note = "" if run["status"] == "ok" else f" ({run['status']})"
-            handles.append(Line2D([], [], color=style["color"], marker=style["marker"], lw=2,
-                                  label=run["label"] + note))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=style["color"],
+                    marker=style["marker"],
+                    lw=2,
+                    label=run["label"] + note,
+                )
+            )
     handles += [Line2D([], [], color="0.2", ls=ls, label=name) for name, ls in kinds.items()]
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
 
@@ -165,8 +198,9 @@ def loss_by_iteration(runs: list[dict[str, Any]], path: Path) -> Path:
         for tag, ls, marked in (("train/loss_step", "-", False), ("val/loss", "--", True)):
             points = run["scalars"].get(tag, [])
             if points:  # validation as points: they show where (how often) it ran
-                ax.plot(*zip(*points, strict=True), ls=ls, **style, markevery=None if marked
-                        else [])
+                ax.plot(
+                    *zip(*points, strict=True), ls=ls, **style, markevery=None if marked else []
+                )
                 seen += [v for _, v in points]
     _log_if_wide(ax, seen)
     ax.set(xlabel="iteration (training batches)", ylabel="loss")
@@ -236,18 +270,31 @@ def heatmap(report: dict[str, Any], rows: str, cols: str, path: Path) -> Path:
         js = cells.get((r, c), [])
         text = fmt(float(value)) + (f"\n({len(js)} jobs)" if len(js) > 1 else "")
         status = js[0]["status"] if js else "no job"
-        ax.text(c, r, text if math.isfinite(value) else status, ha="center", va="center",
-                path_effects=halo, fontweight="normal" if math.isfinite(value) else "bold",
-                color="firebrick" if not math.isfinite(value) and status == "failed" else "black")
+        ax.text(
+            c,
+            r,
+            text if math.isfinite(value) else status,
+            ha="center",
+            va="center",
+            path_effects=halo,
+            fontweight="normal" if math.isfinite(value) else "bold",
+            color="firebrick" if not math.isfinite(value) and status == "failed" else "black",
+        )
     if best and best["overrides"] is not None:
         corner = (cv.index(setting(best, cols)) - 0.5, rv.index(setting(best, rows)) - 0.5)
         ax.add_patch(Rectangle(corner, 1, 1, fill=False, edgecolor="red", linewidth=3))
     ax.set_xticks(range(len(cv)), cv)
     ax.set_yticks(range(len(rv)), rv)
     ax.set(xlabel=cols, ylabel=rows)
-    ax.set_title(f"{report['metric']} by {rows} and {cols}" + (
-        f"\nbest (red frame): job {best['job']}, {label(best['overrides'], [rows, cols])}"
-        if best else ""), fontsize=10)
+    ax.set_title(
+        f"{report['metric']} by {rows} and {cols}"
+        + (
+            f"\nbest (red frame): job {best['job']}, {label(best['overrides'], [rows, cols])}"
+            if best
+            else ""
+        ),
+        fontsize=10,
+    )
     fig.savefig(path, dpi=120)
     return path
 
@@ -269,11 +316,20 @@ def line(report: dict[str, Any], key: str, path: Path) -> Path:
     ax = fig.add_subplot()
     ax.plot([x_of(j) for j in ok], [j["value"] for j in ok], "o-", label=report["metric"])
     if bad:  # at the bottom edge: they have no value to plot
-        ax.plot([x_of(j) for j in bad], [0.03] * len(bad), "x", color="firebrick", ms=10, mew=2,
-                transform=ax.get_xaxis_transform(), label="failed / no value")
+        ax.plot(
+            [x_of(j) for j in bad],
+            [0.03] * len(bad),
+            "x",
+            color="firebrick",
+            ms=10,
+            mew=2,
+            transform=ax.get_xaxis_transform(),
+            label="failed / no value",
+        )
     if best and best["overrides"] is not None:
-        ax.plot([x_of(best)], [best["value"]], "*", color="red", ms=16,
-                label=f"best: job {best['job']}")
+        ax.plot(
+            [x_of(best)], [best["value"]], "*", color="red", ms=16, label=f"best: job {best['job']}"
+        )
     if numeric and min(xs) > 0 and max(xs) / min(xs) >= 100:  # learning rates, weight decays
         ax.set_xscale("log")
     ax.set_xticks(list(position.values()), values)

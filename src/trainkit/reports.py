@@ -24,16 +24,19 @@ from trainkit.errors import TrainkitError
 STAGES = ("train", "val", "test")
 NOT_SET = "(not set)"  # the value of a swept key in a job that did not override it
 LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "err", "perplexity")
-SOURCE = ("the value each job returned to the sweeper: the best checkpoint's score when the "
-          "checkpoint monitors this metric, else the final value")
+SOURCE = (
+    "the value each job returned to the sweeper: the best checkpoint's score when the "
+    "checkpoint monitors this metric, else the final value"
+)
 
 
 class ReportError(TrainkitError):
     """Nothing to report at the given path (a wrong folder, or a sweep with no jobs yet)."""
 
 
-def sweep_report(sweep_dir: str | Path, metric: str | None = None,
-                 mode: str | None = None) -> dict[str, Any]:
+def sweep_report(
+    sweep_dir: str | Path, metric: str | None = None, mode: str | None = None
+) -> dict[str, Any]:
     """Write report.md, report.csv and heatmap.png / line.png into `sweep_dir`; return the facts.
 
     metric: "val/acc", "test/loss", ...; default: the jobs' `optimized_metric`.
@@ -44,28 +47,40 @@ def sweep_report(sweep_dir: str | Path, metric: str | None = None,
     """
     root = Path(sweep_dir)
     jobs = [load_job(d) for d in find_job_dirs(root)]
-    metric = metric or next((j["optimized_metric"] for j in jobs if j["optimized_metric"]),
-                            "val/loss")
+    metric = metric or next(
+        (j["optimized_metric"] for j in jobs if j["optimized_metric"]), "val/loss"
+    )
     mode = mode or next((j["monitor_mode"] for j in jobs if j["monitor"] == metric), None)
     mode = mode or ("min" if any(t in metric.partition("/")[2] for t in LOWER_IS_BETTER) else "max")
     if mode not in ("min", "max"):
         raise ReportError(f"mode must be 'min' or 'max', not {mode!r}")
     for job in jobs:
         job["value"] = objective(job, metric)
-    ranked = sorted((j for j in jobs if math.isfinite(j["value"])), key=lambda j: j["value"],
-                    reverse=mode == "max")
+    ranked = sorted(
+        (j for j in jobs if math.isfinite(j["value"])),
+        key=lambda j: j["value"],
+        reverse=mode == "max",
+    )
     for rank, job in enumerate(ranked, 1):
         job["rank"] = rank
     swept, constant = swept_parameters(jobs)
-    report = {"sweep_dir": str(root), "metric": metric, "mode": mode, "swept": swept,
-              "constant": constant, "jobs": jobs, "best": ranked[0] if ranked else None,
-              "picture": None, "why_no_picture": f"{len(swept)} swept parameters; a line plot "
-              "needs one, a heatmap two"}
+    report = {
+        "sweep_dir": str(root),
+        "metric": metric,
+        "mode": mode,
+        "swept": swept,
+        "constant": constant,
+        "jobs": jobs,
+        "best": ranked[0] if ranked else None,
+        "picture": None,
+        "why_no_picture": f"{len(swept)} swept parameters; a line plot needs one, a heatmap two",
+    }
     keys = list(swept)
     cells = math.prod(len(v) for v in swept.values())
     if len(keys) == 2 and cells > 2 * len(jobs):  # Optuna-like: nearly every value once
-        report["why_no_picture"] = (f"the swept values do not form a grid: {len(jobs)} jobs "
-                                    f"for {cells} cells")
+        report["why_no_picture"] = (
+            f"the swept values do not form a grid: {len(jobs)} jobs for {cells} cells"
+        )
     elif len(keys) in (1, 2):
         from trainkit import curves  # all drawing lives there (matplotlib, Agg)
 
@@ -84,6 +99,7 @@ def sweep_report(sweep_dir: str | Path, metric: str | None = None,
 
 def find_job_dirs(path: Path) -> list[Path]:
     """The job folders of a sweep in job order (0, 1, ..., 10), or [path] for a single run."""
+
     def is_job(d: Path) -> bool:
         return (d / ".hydra" / "overrides.yaml").is_file() or (d / "metrics.json").is_file()
 
@@ -93,19 +109,28 @@ def find_job_dirs(path: Path) -> list[Path]:
         return [path]
     jobs = [d for d in path.iterdir() if d.is_dir() and is_job(d)]
     if not jobs:
-        raise ReportError(f"{path} holds no runs: expected job folders (0/, 1/, ...) with "
-                          ".hydra/ or metrics.json, as `python train.py -m ...` writes them")
+        raise ReportError(
+            f"{path} holds no runs: expected job folders (0/, 1/, ...) with "
+            ".hydra/ or metrics.json, as `python train.py -m ...` writes them"
+        )
     return sorted(jobs, key=lambda d: sort_key(d.name))
 
 
 def load_job(job_dir: Path) -> dict[str, Any]:
     """One job as a flat dict; a job that died before writing metrics.json is "missing"."""
-    job: dict[str, Any] = {"job": job_dir.name, "dir": str(job_dir), "overrides": None,
-                           "status": "missing", "error": "", **{s: {} for s in STAGES}}
+    job: dict[str, Any] = {
+        "job": job_dir.name,
+        "dir": str(job_dir),
+        "overrides": None,
+        "status": "missing",
+        "error": "",
+        **{s: {} for s in STAGES},
+    }
     overrides = job_dir / ".hydra" / "overrides.yaml"
     if overrides.is_file():
-        job["overrides"] = dict(parse_override(str(o))
-                                for o in yaml.safe_load(overrides.read_text()) or [])
+        job["overrides"] = dict(
+            parse_override(str(o)) for o in yaml.safe_load(overrides.read_text()) or []
+        )
     job.update(config_metric(job_dir / ".hydra" / "config.yaml"))
     summary: dict[str, Any] = {}
     try:
@@ -123,15 +148,19 @@ def load_job(job_dir: Path) -> dict[str, Any]:
     plan = summary.get("plan") or {}
     job.update({s: dict(summary.get(s) or {}) for s in STAGES})
     job.update(
-        monitor=summary.get("monitor") or job["monitor"], best_score=summary.get("best_score"),
+        monitor=summary.get("monitor") or job["monitor"],
+        best_score=summary.get("best_score"),
         iterations_per_epoch=plan.get("iterations_per_epoch"),
-        optimizer_steps=summary.get("global_step"), epochs=summary.get("epochs"),
-        iterations=summary.get("iterations"), fit_seconds=summary.get("fit_seconds"))
+        optimizer_steps=summary.get("global_step"),
+        epochs=summary.get("epochs"),
+        iterations=summary.get("iterations"),
+        fit_seconds=summary.get("fit_seconds"),
+    )
     return job
 
 
 def parse_override(text: str) -> tuple[str, str]:
-    """"+data.batch_size=32" -> ("data.batch_size", "32"); "~key" -> ("key", "(deleted)")."""
+    """ "+data.batch_size=32" -> ("data.batch_size", "32"); "~key" -> ("key", "(deleted)")."""
     key, sep, value = text.partition("=")
     return key.lstrip("+~"), value if sep else "(deleted)"
 
@@ -140,8 +169,11 @@ def config_metric(config_yaml: Path) -> dict[str, str | None]:
     """optimized_metric, model.monitor and model.monitor_mode of a job's composed config."""
     cfg = OmegaConf.load(config_yaml) if config_yaml.is_file() else OmegaConf.create()
     out: dict[str, str | None] = {}
-    for name, key in (("optimized_metric", "optimized_metric"), ("monitor", "model.monitor"),
-                      ("monitor_mode", "model.monitor_mode")):
+    for name, key in (
+        ("optimized_metric", "optimized_metric"),
+        ("monitor", "model.monitor"),
+        ("monitor_mode", "model.monitor_mode"),
+    ):
         try:  # "${model.monitor}" resolves; "${hydra:...}" cannot outside a Hydra run
             value = OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
         except Exception:  # an unresolvable key is simply unknown
@@ -191,12 +223,13 @@ def sort_key(text: str) -> tuple[int, float, str]:
 
 
 def label(overrides: dict[str, str] | None, keys: Iterable[str]) -> str:
-    """"batch_size=32, max_epochs=2": short names for the keys that matter (legends, titles)."""
+    """ "batch_size=32, max_epochs=2": short names for the keys that matter (legends, titles)."""
     keys = list(keys)
     names = [k.rpartition(".")[2] for k in keys]
     names = names if len(set(names)) == len(names) else keys  # "lr" twice: say which one
-    return ", ".join(f"{n}={(overrides or {}).get(k, NOT_SET)}"
-                     for n, k in zip(names, keys, strict=True))
+    return ", ".join(
+        f"{n}={(overrides or {}).get(k, NOT_SET)}" for n, k in zip(names, keys, strict=True)
+    )
 
 
 def fmt(value: Any) -> str:
@@ -206,20 +239,35 @@ def fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-COUNTS = {"iterations_per_epoch": "iters/epoch", "optimizer_steps": "optimizer steps",
-          "epochs": "epochs", "iterations": "iterations", "fit_seconds": "fit s"}
+COUNTS = {
+    "iterations_per_epoch": "iters/epoch",
+    "optimizer_steps": "optimizer steps",
+    "epochs": "epochs",
+    "iterations": "iterations",
+    "fit_seconds": "fit s",
+}
 
 
 def table(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per job, columns in table order; report.csv writes it as is, report.md formats it."""
     jobs = report["jobs"]
     metrics = [f"{s}/{n}" for s in STAGES for n in sorted({n for j in jobs for n in j[s]})]
-    return [{"job": j["job"], **{k: setting(j, k) for k in report["swept"]}, "status": j["status"],
-             "rank": j.get("rank"), "metric": report["metric"], "objective": j["value"],
-             **{m: j[m.partition("/")[0]].get(m.partition("/")[2]) for m in metrics},
-             **{c: j[c] for c in COUNTS}, "error": j["error"],
-             "overrides": " ".join(f"{k}={v}" for k, v in (j["overrides"] or {}).items()),
-             "dir": j["dir"]} for j in jobs]
+    return [
+        {
+            "job": j["job"],
+            **{k: setting(j, k) for k in report["swept"]},
+            "status": j["status"],
+            "rank": j.get("rank"),
+            "metric": report["metric"],
+            "objective": j["value"],
+            **{m: j[m.partition("/")[0]].get(m.partition("/")[2]) for m in metrics},
+            **{c: j[c] for c in COUNTS},
+            "error": j["error"],
+            "overrides": " ".join(f"{k}={v}" for k, v in (j["overrides"] or {}).items()),
+            "dir": j["dir"],
+        }
+        for j in jobs
+    ]
 
 
 def write_csv(report: dict[str, Any], path: Path) -> None:
@@ -229,46 +277,78 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
         out = csv.DictWriter(f, fieldnames=list(rows[0]))
         out.writeheader()
         for row in rows:
-            out.writerow({k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
-                          for k, v in row.items()})
+            out.writerow(
+                {
+                    k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
+                    for k, v in row.items()
+                }
+            )
 
 
 def markdown(report: dict[str, Any]) -> str:
     """report.md: what was swept, the metric, the best job, the picture, then the table."""
     jobs, swept, metric, best = report["jobs"], report["swept"], report["metric"], report["best"]
     statuses = [j["status"] for j in jobs]
-    lines = [f"# Sweep report: {Path(report['sweep_dir']).name}", "",
-             f"`{report['sweep_dir']}`: {len(jobs)} job(s), "
-             + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses)) + ".", "",
-             "Swept: " + (", ".join(f"`{k}` ({', '.join(v)})" for k, v in swept.items())
-                          or "nothing (every job has the same overrides)") + "."]
+    lines = [
+        f"# Sweep report: {Path(report['sweep_dir']).name}",
+        "",
+        f"`{report['sweep_dir']}`: {len(jobs)} job(s), "
+        + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+        + ".",
+        "",
+        "Swept: "
+        + (
+            ", ".join(f"`{k}` ({', '.join(v)})" for k, v in swept.items())
+            or "nothing (every job has the same overrides)"
+        )
+        + ".",
+    ]
     if report["constant"]:
-        lines.append("Same in every job: "
-                     + " ".join(f"`{k}={v}`" for k, v in report["constant"].items()) + ".")
-    lines += ["", f"Metric: **{metric}** ({better(report)}); the *objective* column is "
-              f"{SOURCE}.", ""]
+        lines.append(
+            "Same in every job: "
+            + " ".join(f"`{k}={v}`" for k, v in report["constant"].items())
+            + "."
+        )
+    lines += [
+        "",
+        f"Metric: **{metric}** ({better(report)}); the *objective* column is {SOURCE}.",
+        "",
+    ]
     if best:
         where = label(best["overrides"], swept) or "no swept parameters"
-        lines.append(f"**Best job: `{best['job']}`** ({where}): {metric} = {fmt(best['value'])}"
-                     f", `{best['dir']}`.")
+        lines.append(
+            f"**Best job: `{best['job']}`** ({where}): {metric} = {fmt(best['value'])}"
+            f", `{best['dir']}`."
+        )
     else:
         lines.append(f"**Best job: none** (no job has a value for {metric}).")
-    lines.append(f"Picture: `{Path(report['picture']).name}` ({metric} by "
-                 + " and ".join(f"`{k}`" for k in swept) + ")." if report["picture"] else
-                 f"Picture: none ({report['why_no_picture']}).")
+    lines.append(
+        f"Picture: `{Path(report['picture']).name}` ({metric} by "
+        + " and ".join(f"`{k}`" for k in swept)
+        + ")."
+        if report["picture"]
+        else f"Picture: none ({report['why_no_picture']})."
+    )
     rows = table(report)
     names = {"objective": "**objective**", **COUNTS}
     columns = [c for c in rows[0] if c not in ("metric", "error", "overrides", "dir")]
-    lines += ["", "| " + " | ".join(names.get(c, c) for c in columns) + " |",
-              "|" + "---|" * len(columns)]
+    lines += [
+        "",
+        "| " + " | ".join(names.get(c, c) for c in columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
     for row in rows:
         row["status"] = row["status"] if row["status"] == "ok" else f"**{row['status']}**"
         cells = [fmt(row[c]).replace("|", "\\|") for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     if any(s != "ok" for s in statuses):
         lines += ["", "## Jobs that did not finish", ""]
-        lines += [f"- `{j['job']}` ({label(j['overrides'], swept) or j['dir']}): {j['status']}"
-                  + (f": {j['error']}" if j["error"] else "") for j in jobs if j["status"] != "ok"]
+        lines += [
+            f"- `{j['job']}` ({label(j['overrides'], swept) or j['dir']}): {j['status']}"
+            + (f": {j['error']}" if j["error"] else "")
+            for j in jobs
+            if j["status"] != "ok"
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -25,8 +25,10 @@ def resolve(path: str | None, key: str, example: str) -> Path:
     instantiates the DataModule into a multi-line InstantiationException.
     """
     if path in (None, "", "???"):
-        raise ConfigError(f"data.{key} is required: give the CSV file, e.g. `python train.py "
-                          f"{example} data.{key}=my_data.csv`.")
+        raise ConfigError(
+            f"data.{key} is required: give the CSV file, e.g. `python train.py "
+            f"{example} data.{key}=my_data.csv`."
+        )
     return Path(path).expanduser().resolve()
 
 
@@ -39,8 +41,10 @@ def read_csv(
     usually means a wrong delimiter or broken quoting.
     """
     if not path.is_file():
-        raise DataError(f"CSV file {path} (data.{key}) does not exist; check the path (a relative "
-                        f"path is relative to the directory you launch from, {Path.cwd()}).")
+        raise DataError(
+            f"CSV file {path} (data.{key}) does not exist; check the path (a relative "
+            f"path is relative to the directory you launch from, {Path.cwd()})."
+        )
     rows, lines = [], []
     try:
         with path.open(newline="", encoding=encoding) as f:
@@ -52,19 +56,25 @@ def read_csv(
                 if not row:
                     continue
                 if len(row) != len(header):
-                    raise DataError(f"line {reader.line_num} of {path} has {len(row)} fields but "
-                                    f"the header has {len(header)}; check data.delimiter="
-                                    f"{delimiter!r} and the quoting of that line.")
+                    raise DataError(
+                        f"line {reader.line_num} of {path} has {len(row)} fields but "
+                        f"the header has {len(header)}; check data.delimiter="
+                        f"{delimiter!r} and the quoting of that line."
+                    )
                 rows.append(row)
                 lines.append(reader.line_num)
     except UnicodeDecodeError as err:
-        raise DataError(f"CSV file {path} is not valid {encoding} text ({err.reason} at byte "
-                        f"{err.start}); set data.encoding (e.g. latin-1) or convert it.") from err
+        raise DataError(
+            f"CSV file {path} is not valid {encoding} text ({err.reason} at byte "
+            f"{err.start}); set data.encoding (e.g. latin-1) or convert it."
+        ) from err
     except csv.Error as err:
         raise DataError(f"CSV file {path} could not be parsed ({err}); check its quoting.") from err
     if not rows:
-        raise DataError(f"CSV file {path} has a header but no data rows; add rows or point "
-                        f"data.{key} at another file.")
+        raise DataError(
+            f"CSV file {path} has a header but no data rows; add rows or point "
+            f"data.{key} at another file."
+        )
     return [h.strip() for h in header], rows, lines
 
 
@@ -74,8 +84,10 @@ def columns_of(
     """The values of the named columns, or one sentence listing the columns the file has."""
     absent = [c for c in names if c not in header]
     if absent:
-        raise DataError(f"CSV file {path} has no column {absent[0]!r}; its columns are "
-                        f"{', '.join(map(repr, header))} (check data.delimiter={delimiter!r} too).")
+        raise DataError(
+            f"CSV file {path} has no column {absent[0]!r}; its columns are "
+            f"{', '.join(map(repr, header))} (check data.delimiter={delimiter!r} too)."
+        )
     return [[row[header.index(c)] for row in rows] for c in names]
 
 
@@ -88,9 +100,11 @@ def to_floats(path: Path, column: str, raw: list[str], lines: list[int]) -> list
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
-            raise DataError(f"line {line} of {path}, column {column!r}: {text!r} is not a finite "
-                            "number; fix or remove that row (or leave the column out with "
-                            "data.feature_columns).")
+            raise DataError(
+                f"line {line} of {path}, column {column!r}: {text!r} is not a finite "
+                "number; fix or remove that row (or leave the column out with "
+                "data.feature_columns)."
+            )
         out.append(value)
     return out
 
@@ -134,8 +148,10 @@ class TextCSVDataModule(TextDataModule):
         labels = [v.strip() for v in labels]
         if "" in labels:
             line = lines[labels.index("")]
-            raise DataError(f"line {line} of {path} has an empty label (column "
-                            f"{self.label_column!r}); fill it in or remove the row.")
+            raise DataError(
+                f"line {line} of {path} has an empty label (column "
+                f"{self.label_column!r}); fill it in or remove the row."
+            )
         return texts, labels, lines
 
     def load_corpus(self) -> tuple[dict[str, tuple[list[str], list[int]]], list[str]]:
@@ -143,20 +159,25 @@ class TextCSVDataModule(TextDataModule):
         texts, labels, _ = self._read(path, "path")
         classes = sort_labels(set(labels))
         if len(classes) < 2:
-            raise DataError(f"every row of {path} has the label {classes[0]!r}; a classifier "
-                            "needs at least two classes.")
+            raise DataError(
+                f"every row of {path} has the label {classes[0]!r}; a classifier "
+                "needs at least two classes."
+            )
         ids = {name: i for i, name in enumerate(classes)}
         corpus = {"train": (texts, [ids[lab] for lab in labels])}
         if self.test_path:
             test_path = resolve(self.test_path, "test_path", "model=text data=text_csv")
             test_texts, test_labels, lines = self._read(test_path, "test_path")
-            unknown = [(lab, line) for lab, line in zip(test_labels, lines, strict=True)
-                       if lab not in ids]
+            unknown = [
+                (lab, line) for lab, line in zip(test_labels, lines, strict=True) if lab not in ids
+            ]
             if unknown:
                 lab, line = unknown[0]
-                raise DataError(f"line {line} of {test_path} has the label {lab!r}, which is "
-                                f"not among the classes of {path} ({', '.join(classes)}); "
-                                "the model cannot learn a class it never sees in training.")
+                raise DataError(
+                    f"line {line} of {test_path} has the label {lab!r}, which is "
+                    f"not among the classes of {path} ({', '.join(classes)}); "
+                    "the model cannot learn a class it never sees in training."
+                )
             corpus["test"] = (test_texts, [ids[lab] for lab in test_labels])
         self._label_counts = Counter(labels)
         return corpus, classes
@@ -202,11 +223,15 @@ class RegressionCSVDataModule(TabularRegressionDataModule):
         path = resolve(self.path, "path", "model=regression data=regression_csv")
         target = self.target_column
         if target in (None, "", "???"):
-            raise ConfigError("data.target_column is required: name the column to predict, e.g. "
-                              "data.target_column=price.")
+            raise ConfigError(
+                "data.target_column is required: name the column to predict, e.g. "
+                "data.target_column=price."
+            )
         if self.feature_columns is not None and target in self.feature_columns:
-            raise ConfigError(f"data.feature_columns contains the target {target!r}; remove it "
-                              "(the model must not see what it predicts).")
+            raise ConfigError(
+                f"data.feature_columns contains the target {target!r}; remove it "
+                "(the model must not see what it predicts)."
+            )
         if self.feature_columns == []:
             raise ConfigError("data.feature_columns is empty; list columns or use null for all.")
         header, rows, lines = read_csv(path, "path", self.delimiter, self.encoding)
@@ -214,8 +239,10 @@ class RegressionCSVDataModule(TabularRegressionDataModule):
         columns = [*features, target]
         values = columns_of(path, header, rows, columns, self.delimiter)
         if not features:
-            raise DataError(f"CSV file {path} has no column besides the target "
-                            f"{self.target_column!r}; a regression needs at least one feature.")
+            raise DataError(
+                f"CSV file {path} has no column besides the target "
+                f"{self.target_column!r}; a regression needs at least one feature."
+            )
         numbers = [to_floats(path, c, v, lines) for c, v in zip(columns, values, strict=True)]
         self.feature_names = features
         x = torch.tensor(numbers[:-1], dtype=torch.float32).T.contiguous()

@@ -64,13 +64,17 @@ def extract_reviews(archive: Path, target: Path) -> None:
                 out.write_bytes(tar.extractfile(member).read())
     except (tarfile.TarError, EOFError, OSError) as err:
         shutil.rmtree(partial, ignore_errors=True)
-        raise DataError(f"{archive} could not be extracted ({err}); delete it and download it "
-                        "again with data.download=true.") from err
+        raise DataError(
+            f"{archive} could not be extracted ({err}); delete it and download it "
+            "again with data.download=true."
+        ) from err
     missing = [f for f in FOLDERS if not (partial / f).is_dir()]
     if missing:
         shutil.rmtree(partial, ignore_errors=True)
-        raise DataError(f"{archive} has no reviews in aclImdb/{missing[0]}; it is not the aclImdb "
-                        f"v1 release: delete it and download it again with data.download=true.")
+        raise DataError(
+            f"{archive} has no reviews in aclImdb/{missing[0]}; it is not the aclImdb "
+            f"v1 release: delete it and download it again with data.download=true."
+        )
     partial.rename(target)
 
 
@@ -107,9 +111,11 @@ class IMDBDataModule(TextDataModule):
         if self.folder.exists():
             missing = [f for f in FOLDERS if not (self.folder / f).is_dir()]
             if missing:
-                raise DataError(f"{self.folder} is incomplete: it has no {missing[0]}/ folder; "
-                                f"delete it and put the whole aclImdb folder or {ARCHIVE} in "
-                                f"{self.data_dir}.")
+                raise DataError(
+                    f"{self.folder} is incomplete: it has no {missing[0]}/ folder; "
+                    f"delete it and put the whole aclImdb folder or {ARCHIVE} in "
+                    f"{self.data_dir}."
+                )
             return self.folder
         archive = self.data_dir / ARCHIVE
         command = "`python train.py model=text data=imdb data.download=true`"
@@ -129,12 +135,16 @@ class IMDBDataModule(TextDataModule):
                     f"on a machine with internet, or {where}, {OFFLINE}."
                 ) from err
         elif archive.is_file():
-            raise DataError(f"{archive} fails its md5 check (expected {MD5}: corrupt, incomplete "
-                            f"or not the aclImdb v1 release); delete it and run {command}.")
+            raise DataError(
+                f"{archive} fails its md5 check (expected {MD5}: corrupt, incomplete "
+                f"or not the aclImdb v1 release); delete it and run {command}."
+            )
         else:
-            raise DataError(f"IMDB is missing: neither aclImdb/ nor {ARCHIVE} is in "
-                            f"{self.data_dir}; run {command} on a machine with internet, or "
-                            f"{where}, {OFFLINE}.")
+            raise DataError(
+                f"IMDB is missing: neither aclImdb/ nor {ARCHIVE} is in "
+                f"{self.data_dir}; run {command} on a machine with internet, or "
+                f"{where}, {OFFLINE}."
+            )
         log.info("extracting the labelled reviews of %s into %s", archive, self.folder)
         extract_reviews(archive, self.folder)
         return self.folder
@@ -147,11 +157,17 @@ class IMDBDataModule(TextDataModule):
             for label, polarity in enumerate(("neg", "pos")):
                 t, y = read_folder(folder / split / polarity, label)
                 if not t:
-                    raise DataError(f"{folder / split / polarity} holds no .txt reviews; delete "
-                                    f"{folder} and extract or download aclImdb again.")
+                    raise DataError(
+                        f"{folder / split / polarity} holds no .txt reviews; delete "
+                        f"{folder} and extract or download aclImdb again."
+                    )
                 if len(t) != REVIEWS_PER_FOLDER:
-                    log.warning("%s holds %d reviews; the aclImdb v1 release has %d",
-                                folder / split / polarity, len(t), REVIEWS_PER_FOLDER)
+                    log.warning(
+                        "%s holds %d reviews; the aclImdb v1 release has %d",
+                        folder / split / polarity,
+                        len(t),
+                        REVIEWS_PER_FOLDER,
+                    )
                 texts += t
                 labels += y
             corpus[split] = (texts, labels)

@@ -36,21 +36,29 @@ def check_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> int:
     with path.open("rb") as f:
         header = f.read(header_len)
     if len(header) < header_len:
-        raise DataError(f"{path} is truncated ({size} bytes, shorter than its IDX header); "
-                        "delete it and download it again with data.download=true.")
+        raise DataError(
+            f"{path} is truncated ({size} bytes, shorter than its IDX header); "
+            "delete it and download it again with data.download=true."
+        )
     got, n, *shape = struct.unpack(f">{2 + len(item_shape)}I", header)
     if got != magic:
         hint = " (a gzip file: decompress it with gunzip)" if header[:2] == b"\x1f\x8b" else ""
-        raise DataError(f"{path} is not an IDX file of this kind{hint}: its magic number is "
-                        f"{got}, expected {magic}; replace it with the original file.")
+        raise DataError(
+            f"{path} is not an IDX file of this kind{hint}: its magic number is "
+            f"{got}, expected {magic}; replace it with the original file."
+        )
     if tuple(shape) != item_shape:
-        raise DataError(f"{path} holds items of shape {tuple(shape)}, expected {item_shape}; "
-                        "replace it with the original file.")
+        raise DataError(
+            f"{path} holds items of shape {tuple(shape)}, expected {item_shape}; "
+            "replace it with the original file."
+        )
     expected = header_len + n * int(torch.tensor(item_shape).prod())
     if size != expected:
-        raise DataError(f"{path} is truncated or corrupt: its header announces {n} items "
-                        f"({expected} bytes) but the file has {size} bytes; delete it and download "
-                        "it again with data.download=true.")
+        raise DataError(
+            f"{path} is truncated or corrupt: its header announces {n} items "
+            f"({expected} bytes) but the file has {size} bytes; delete it and download "
+            "it again with data.download=true."
+        )
     return n
 
 
@@ -168,40 +176,54 @@ class TorchvisionImageDataModule(ImageDataModule):
             ) from err
         missing = self.missing_files()
         if missing:
-            raise DataError(f"{self.name} download finished but {', '.join(missing)} is still "
-                            f"missing in {self.folder}; delete that folder and download again.")
+            raise DataError(
+                f"{self.name} download finished but {', '.join(missing)} is still "
+                f"missing in {self.folder}; delete that folder and download again."
+            )
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
         # Checked here, not in __init__, where Hydra would wrap the error in its own message.
         if self.shift_pixels < 0:
             raise ConfigError(f"data.shift_pixels must be >= 0, got {self.shift_pixels}.")
         if (self.mean is None) != (self.std is None) or min(self.std or [1]) <= 0:
-            raise ConfigError("data.mean and data.std must both be null (computed from the "
-                              "training split) or both lists with positive std values.")
+            raise ConfigError(
+                "data.mean and data.std must both be null (computed from the "
+                "training split) or both lists with positive std values."
+            )
         self.prepare_data()
         self.check_files()
         try:
             x, y, self.class_names = self.read(train=True)
             x_test, y_test, _ = self.read(train=False)
         except Exception as err:  # torchvision's assertion, unpickling and reshape errors
-            raise DataError(f"{self.name} files in {self.folder} could not be read ({err}); "
-                            "delete them and download again with data.download=true.") from err
+            raise DataError(
+                f"{self.name} files in {self.folder} could not be read ({err}); "
+                "delete them and download again with data.download=true."
+            ) from err
         self.num_classes = len(self.class_names)
         labels = torch.cat([y, y_test])
         bad = labels[(labels < 0) | (labels >= self.num_classes)]
         if len(bad):
-            raise DataError(f"{self.name} labels in {self.folder} contain {int(bad[0])}, outside "
-                            f"0-{self.num_classes - 1}; replace the files with the originals.")
+            raise DataError(
+                f"{self.name} labels in {self.folder} contain {int(bad[0])}, outside "
+                f"0-{self.num_classes - 1}; replace the files with the originals."
+            )
         idx = split_indices(len(y), self.val_fraction, 0.0, self.seed, stratify=y.tolist())
         train, val = torch.tensor(idx["train"]), torch.tensor(idx["val"], dtype=torch.long)
         x_train, y_train = x[train], y[train]
         if self.mean is None:
             self.mean, self.std = channel_stats(x_train)
-            log.info("%s normalisation from the training split: mean %s, std %s",
-                     self.name, [round(m, 4) for m in self.mean], [round(s, 4) for s in self.std])
+            log.info(
+                "%s normalisation from the training split: mean %s, std %s",
+                self.name,
+                [round(m, 4) for m in self.mean],
+                [round(s, 4) for s in self.std],
+            )
         if len(self.mean) != x.shape[1] or len(self.std) != x.shape[1]:
-            raise ConfigError(f"data.mean and data.std need {x.shape[1]} values (one per channel) "
-                              f"for {self.name}, got {len(self.mean)} and {len(self.std)}.")
+            raise ConfigError(
+                f"data.mean and data.std need {x.shape[1]} values (one per channel) "
+                f"for {self.name}, got {len(self.mean)} and {len(self.std)}."
+            )
         return {"train": (x_train, y_train), "val": (x[val], y[val]), "test": (x_test, y_test)}
 
     # -- whole-batch preprocessing -----------------------------------------------------------
@@ -236,8 +258,12 @@ class MNISTDataModule(TorchvisionImageDataModule):
     """MNIST (LeCun et al. 1998): 60,000 train + 10,000 test grey 28x28 digits, 10 classes."""
 
     name, config = "MNIST", "mnist"
-    required = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    required = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
     how_to_place = "put the four uncompressed IDX files (gunzip the .gz downloads) there"
 
     @property
@@ -255,8 +281,10 @@ class MNISTDataModule(TorchvisionImageDataModule):
             n_images = check_idx(self.folder / f"{prefix}-images-idx3-ubyte", 2051, (28, 28))
             n_labels = check_idx(self.folder / f"{prefix}-labels-idx1-ubyte", 2049, ())
             if n_images != n_labels:
-                raise DataError(f"{self.folder} holds {n_images} {prefix} images but {n_labels} "
-                                "labels; replace the files with a matching pair.")
+                raise DataError(
+                    f"{self.folder} holds {n_images} {prefix} images but {n_labels} "
+                    "labels; replace the files with a matching pair."
+                )
 
     def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         ds = self.dataset_cls(str(self.data_dir), train=train, download=False)
@@ -309,8 +337,10 @@ class CIFAR10DataModule(TorchvisionImageDataModule):
 
         for f, md5 in self.checksums:
             if not check_integrity(self.folder / f, md5):
-                raise DataError(f"{self.folder / f} fails its md5 check (corrupt or incomplete); "
-                                f"delete {self.folder} and download again with data.download=true.")
+                raise DataError(
+                    f"{self.folder / f} fails its md5 check (corrupt or incomplete); "
+                    f"delete {self.folder} and download again with data.download=true."
+                )
 
     def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         ds = self.dataset_cls(str(self.data_dir), train=train, download=False)
