@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_script
 
 
 def train_cli(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, float]:
-    env = {
-        **os.environ,
-        "TRAINKIT_LOG_DIR": str(tmp_path / "logs"),
-        "TRAINKIT_DATA_DIR": str(tmp_path / "data"),
-    }
     start = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "train.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_script(args, tmp_path, timeout=120)
     return out, time.perf_counter() - start
 
 

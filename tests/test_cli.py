@@ -9,21 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(args: list[str], tmp_path: Path, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TRAINKIT_LOG_DIR": str(tmp_path / "logs"), "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        [sys.executable, "train.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        **kw,
-    )
+def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    return run_script(args, tmp_path, timeout=300)
 
 
 def test_help_lists_the_groups_without_importing_torch(tmp_path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
+from conftest import ADAM, fit_one_batch
 from hydra.utils import instantiate
 
 from trainkit.data.csv_data import RegressionCSVDataModule, TextCSVDataModule
@@ -210,18 +210,6 @@ def test_regression_csv_errors(tmp_path: Path, rows, kwargs, error, expected) ->
 
 
 # -- end to end ---------------------------------------------------------------------------------
-def fit_one_batch(model: L.LightningModule, dm: L.LightningDataModule) -> L.Trainer:
-    trainer = L.Trainer(
-        fast_dev_run=True,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(model, datamodule=dm)
-    return trainer
-
-
 def test_fit_text_csv_with_the_text_model(reviews: Path, compose_cfg) -> None:
     from trainkit.models.text import TextClassifier
 
@@ -236,8 +224,7 @@ def test_fit_text_csv_with_the_text_model(reviews: Path, compose_cfg) -> None:
         ]
     )
     dm = instantiate(cfg.data)
-    adam = {"_target_": "torch.optim.Adam", "lr": 1e-3}
-    model = TextClassifier(**dm.dims, embed_dim=8, optimizer=adam)
+    model = TextClassifier(**dm.dims, embed_dim=8, optimizer=ADAM)
     assert fit_one_batch(model, dm).global_step == 1
 
 

@@ -13,9 +13,9 @@ import tarfile
 from pathlib import Path
 from urllib.error import URLError
 
-import lightning as L
 import pytest
 import torch
+from conftest import ADAM, fit_one_batch
 from hydra.utils import instantiate
 
 from trainkit.data import imdb
@@ -193,15 +193,5 @@ def test_fit_with_the_text_model(tmp_path: Path, compose_cfg) -> None:
     cfg = compose_cfg(["model=text", "data=imdb", f"data.data_dir={tmp_path}", "data.min_freq=1"])
     dm = instantiate(cfg.data)
     assert isinstance(dm, IMDBDataModule) and dm.ngrams == 2 and dm.bigram_buckets >= 200_000
-    model = TextClassifier(
-        **dm.dims, embed_dim=8, optimizer={"_target_": "torch.optim.Adam", "lr": 1e-3}
-    )
-    trainer = L.Trainer(
-        fast_dev_run=True,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(model, datamodule=dm)
-    assert trainer.global_step == 1
+    model = TextClassifier(**dm.dims, embed_dim=8, optimizer=ADAM)
+    assert fit_one_batch(model, dm).global_step == 1

@@ -20,6 +20,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from conftest import ADAM, fit_one_batch
 from hydra.utils import instantiate
 from lightning.pytorch.plugins.precision import Precision
 from torchvision.datasets import CIFAR10
@@ -339,20 +340,9 @@ def test_fit_with_the_cnn(
     cfg = compose_cfg([f"data={kind}", f"data.data_dir={tmp_path}", "data.batch_size=8"])
     dm = instantiate(cfg.data)
     assert dm.download is False and dm.augment is (kind == "cifar10")
-    model = ImageClassifier(
-        **dm.dims, channels=[4], hidden=8, optimizer={"_target_": "torch.optim.Adam", "lr": 1e-3}
-    )
+    model = ImageClassifier(**dm.dims, channels=[4], hidden=8, optimizer=ADAM)
     probe = BatchProbe()
-    trainer = L.Trainer(
-        fast_dev_run=True,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[probe],
-        precision=precision,
-    )
-    trainer.fit(model, datamodule=dm)
+    trainer = fit_one_batch(model, dm, callbacks=[probe], precision=precision)
     dtype = torch.float64 if precision == "64-true" else torch.float32
     assert probe.seen == {"train": dtype, "val": dtype}
     assert trainer.global_step == 1

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import ADAM
 
 from trainkit.models.cnn import ImageClassifier
 from trainkit.models.regression import Regressor
 from trainkit.models.text import TextClassifier
-
-ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-3}
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 1, 1)])

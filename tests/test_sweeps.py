@@ -5,34 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import QUIET, make_cfg
+from conftest import QUIET, make_cfg, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model=regression", "data.n_samples=230", "data.batch_size=16", "optimizer.lr=0.05"]
-
-
-def cli(script: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TRAINKIT_LOG_DIR": str(tmp_path / "logs")}
-    return subprocess.run(
-        [sys.executable, script, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.mark.slow
 def test_multirun_goes_on_after_a_failed_job_and_writes_the_report(tmp_path):
     # job 0 diverges (NaN guard), job 1 has an impossible value, jobs 2-3 train
-    out = cli(
-        "train.py",
+    out = run_script(
         [
             "-m",
             "model=regression",
@@ -142,7 +125,7 @@ def test_eval_refuses_data_of_other_dimensions(run_train, tmp_path):
 
 
 def test_eval_cli_with_a_missing_checkpoint_is_one_line(tmp_path):
-    out = cli("eval.py", ["ckpt_path=/nonexistent/run"], tmp_path)
+    out = run_script(["ckpt_path=/nonexistent/run"], tmp_path, script="eval.py")
     assert out.returncode == 1
     assert (
         out.stderr.strip().splitlines()[-1].startswith("error: ckpt_path=/nonexistent/run does not")

@@ -53,13 +53,23 @@ def iterations_per_epoch(
 ) -> tuple[int, int, int]:
     """(samples per device, batches per epoch, iterations per epoch after limit_train_batches)."""
     per_device = math.ceil(samples / world_size)
-    full, rest = divmod(per_device, batch_size)
-    batches = full if drop_last or rest == 0 else full + 1
+    batches = num_batches(per_device, batch_size, drop_last)
+    return per_device, batches, limited(batches, limit)
+
+
+def num_batches(samples: int, batch_size: int, drop_last: bool) -> int:
+    """Batches of `batch_size` in `samples`: the last, smaller one counts unless drop_last."""
+    full, rest = divmod(samples, batch_size)
+    return full if drop_last or rest == 0 else full + 1
+
+
+def limited(batches: int, limit: int | float | None) -> int:
+    """Batches an epoch runs under Lightning's limit_*_batches (a float is a fraction)."""
     if limit is None:
-        return per_device, batches, batches
+        return batches
     if isinstance(limit, float):
-        return per_device, batches, int(batches * limit)
-    return per_device, batches, min(batches, int(limit))
+        return int(batches * limit)
+    return min(batches, int(limit))
 
 
 def plan(

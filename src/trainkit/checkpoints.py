@@ -62,8 +62,8 @@ def read_checkpoint(path: str) -> dict[str, Any]:
     """The checkpoint's contents (on the CPU), or a clear error for a file that is not one."""
     import torch  # here, not at the top: resolving a path must not cost the torch import
 
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+    try:  # memory-mapped: the tensors are read only if touched (fit and eval load it again)
+        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as err:  # a truncated or foreign file: pickle, zip or EOF errors
         raise ConfigError(
             f"ckpt_path={path} is not a readable checkpoint ({type(err).__name__})."

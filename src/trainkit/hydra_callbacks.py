@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -40,9 +42,6 @@ class CheckOutputDir(Callback):
 
 
 def _make_dir(path: str) -> None:
-    import sys
-    from pathlib import Path
-
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
         probe = Path(path) / ".trainkit-write-test"

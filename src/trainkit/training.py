@@ -74,11 +74,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # 5. Check the budget (a clear sentence instead of Lightning's traceback for an impossible
     # validation interval), fit (resuming when ckpt_path is set), then test the best checkpoint.
     plan_from_trainer(trainer, datamodule)
-    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), "last", Path(cfg.paths.output_dir).parent)
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), "last", out_dir.parent)
     if ckpt_path:
         check_compatible(read_checkpoint(ckpt_path), ckpt_path, cfg.model._target_, datamodule.dims)
         log.info("resuming from %s", ckpt_path)
-    _, last = checkpoint_callbacks(callbacks)
+    best_ckpt, last = checkpoint_callbacks(callbacks)
     if last is not None and HydraConfig.initialized():
         overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
         last.resume_hint = " ".join(["python train.py", *overrides, f"ckpt_path={out_dir}"])
@@ -87,7 +87,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     fit_seconds = time.perf_counter() - start
     results = split_metrics(trainer.callback_metrics)
 
-    best_ckpt, _ = checkpoint_callbacks(callbacks)
     best = best_ckpt.best_model_path if best_ckpt else ""
     if cfg.get("test") and datamodule.split_sizes().get("test", 0) > 0 and not trainer.interrupted:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=True)
@@ -244,17 +243,6 @@ def optimized_value(summary: dict[str, Any], metric: str) -> float:
     return float(summary.get(stage, {}).get(name, math.nan))
 
 
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}/"))
-        else:
-            out[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    return out
-
-
 def log_hparams(loggers: list, cfg: DictConfig, summary: dict[str, Any]) -> None:
     """TensorBoard's HParams tab: the run's settings with its final metrics (no -1 placeholder)."""
     groups = ("model", "data", "optimizer", "scheduler", "trainer")
@@ -269,5 +257,6 @@ def log_hparams(loggers: list, cfg: DictConfig, summary: dict[str, Any]) -> None
         metrics["hparams/best_score"] = summary["best_score"]
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(flatten(params), metrics)
+            # nested: Lightning flattens them ("model/hidden") and turns lists into strings
+            logger.log_hyperparams(params, metrics)
             logger.save()  # writes hparams.yaml beside the event files

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
+from trainkit.budget import limited, num_batches
 from trainkit.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
@@ -63,10 +64,6 @@ class BatchIndexSampler(DistributedSampler[torch.Tensor]):
         self.pad = True
         self.skip = 0  # batches to leave out of the next epoch (a resume mid-epoch)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of every epoch."""
-        self.epoch = epoch
-
     def set_distributed(self, rank: int, world_size: int, pad: bool = True) -> None:
         """This process's share: rank `rank` of `world_size`; `pad=False` for evaluation (a
         share too small to be non-empty everywhere is still padded: every process must log)."""
@@ -84,8 +81,7 @@ class BatchIndexSampler(DistributedSampler[torch.Tensor]):
         return len(range(self.rank, self.n, self.world_size))
 
     def __len__(self) -> int:
-        full, rest = divmod(self.samples_per_rank, self.batch_size)
-        return full if self.drop_last or rest == 0 else full + 1
+        return num_batches(self.samples_per_rank, self.batch_size, self.drop_last)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         if self.shuffle:
@@ -160,12 +156,7 @@ class InMemoryDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         loader = self._loader("train", shuffle=self.shuffle, drop_last=self.drop_last)
         limit = self.trainer.limit_train_batches if self.trainer is not None else None
-        epoch = len(loader)
-        if isinstance(limit, float):
-            epoch = int(epoch * limit)
-        elif limit is not None:
-            epoch = min(epoch, int(limit))
-        if self._resume_after < epoch:  # a checkpoint at an epoch's end starts a new one
+        if self._resume_after < limited(len(loader), limit):  # an epoch's end starts a new one
             loader.sampler.skip = self._resume_after
         self._resume_after = 0
         return loader

@@ -1,8 +1,9 @@
 """What every trainkit LightningModule shares: optimizer and LR schedule from config, optional
 torch.compile, and the step/epoch metric logging convention.
 
-A model subclass builds its network in `__init__` (from the dimensions the DataModule hands it),
-calls `self.save_hyperparameters(logger=False)` and implements `forward` and `compute_loss`.
+A model subclass builds its network as `self.net` in `__init__` (from the dimensions the
+DataModule hands it), calls `self.save_hyperparameters(logger=False)` and implements
+`shared_step` and `make_metrics` (see ClassifierModule and Regressor).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class TrainkitModule(L.LightningModule):
         self._sums: dict[str, dict[str, torch.Tensor]] = {}
         self._counts: dict[str, int] = {}
         self.run_config: dict | None = None  # the composed config, saved in checkpoints
+        # (training sums, sample count) from the checkpoint being resumed, see on_load_checkpoint
+        self._restored_train: tuple[dict[str, torch.Tensor], int] | None = None
         self._compiled: list = []  # the compiled network, kept out of the state_dict
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -168,7 +171,7 @@ class TrainkitModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._reset("train")
-        restored, self._restored_train = getattr(self, "_restored_train", None), None
+        restored, self._restored_train = self._restored_train, None
         done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if restored and 0 < done < self.trainer.num_training_batches:  # resumed mid-epoch
             sums, count = restored
@@ -279,8 +282,11 @@ class TrainkitModule(L.LightningModule):
         if scheduler_cls is torch.optim.lr_scheduler.OneCycleLR:
             cfg["max_lr"] = self.lr  # follows optimizer.lr, also after the LR finder
         scheduler = scheduler_cls(optimizer, **cfg)
-        config = {"scheduler": scheduler, "interval": lightning.get("interval", "epoch")}
-        config["frequency"] = lightning.get("frequency", 1)
+        config = {
+            "scheduler": scheduler,
+            "interval": lightning.get("interval", "epoch"),
+            "frequency": lightning.get("frequency", 1),
+        }
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             # Stepped after every validation by on_validation_epoch_end (not once per epoch),
             # so that it also follows validations every N iterations.
