@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 FAST = [
@@ -60,6 +61,10 @@ def test_tensorboard_has_step_wise_and_epoch_wise_curves(run_train):
     # hparams carry the final metrics, and there is no hp_metric = -1 placeholder
     assert "hp_metric" not in tags
     assert tags["hparams/test_acc"][0][1] == pytest.approx(tags["test/acc"][0][1])
+    # and the settings themselves, beside the event files
+    hparams = yaml.safe_load((run_dir / "tensorboard" / "hparams.yaml").read_text())
+    assert hparams["model"]["hidden"] == 128 and hparams["trainer"]["max_epochs"] == 2
+    assert hparams["seed"] == 42
 
 
 def test_step_curves_are_indexed_by_iteration_under_accumulation(run_train):

@@ -21,6 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -259,4 +260,7 @@ def log_hparams(loggers: list, cfg: DictConfig, summary: dict[str, Any]) -> None
         if isinstance(logger, TensorBoardLogger):
             # nested: Lightning flattens them ("model/hidden") and turns lists into strings
             logger.log_hyperparams(params, metrics)
-            logger.save()  # writes hparams.yaml beside the event files
+            logger.save()  # flushes the event file
+            # Lightning's save() writes hparams.yaml only if it does not exist yet, and the end of
+            # fit already wrote it (empty: the model logs no hparams, see save_hyperparameters)
+            save_hparams_to_yaml(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, logger.hparams)
