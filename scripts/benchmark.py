@@ -8,6 +8,10 @@
    batch to the end of the last. Validation is off in both (limit_val_batches=0), so the two
    callbacks that need a validation metric (best checkpoint, early stopping) are dropped;
    last.ckpt is still written at every epoch's end, and everything else is trainkit's default.
+   Two more contenders give the floor: stock Lightning with everything off (no callbacks, no
+   logger, no progress bar) running the same LightningModule, i.e. the cost of Lightning's
+   training loop alone, once with Lightning's own hook dispatch and once with trainkit's
+   (trainkit.fast_hooks); the last row is the ratio of those two.
 2. Startup: `python train.py --help` and `--cfg job` against `python -c "import torch"`, and the
    time to the first training step against the import time of torch + Lightning.
 
@@ -104,6 +108,44 @@ def trainkit_round(model_name: str, iterations: int, out_dir: Path) -> tuple[flo
     return samples / (timer.end - timer.start), samples
 
 
+def lightning_floor_round(
+    model_name: str, iterations: int, out_dir: Path, fast_dispatch: bool = False
+) -> tuple[float, int]:
+    """Samples/s of a stock Lightning Trainer with nothing on, on the same module and data;
+    `fast_dispatch`: with trainkit's hook dispatch (trainkit.fast_hooks) instead of Lightning's."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from trainkit import fast_hooks
+    from trainkit.profiler import NullProfiler
+    from trainkit.training import build_model
+
+    cfg = compose([f"model={model_name}", *MODELS[model_name]], out_dir)
+    L.seed_everything(0, verbose=False)
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    model = build_model(cfg, dm)
+    timer = BatchTimer()
+    # trainkit's next round installs its dispatch again
+    fast_hooks.install() if fast_dispatch else fast_hooks.uninstall()
+    trainer = L.Trainer(
+        max_epochs=-1,
+        max_steps=iterations,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        default_root_dir=out_dir,
+        profiler=NullProfiler() if fast_dispatch else None,
+    )
+    trainer.fit(model, datamodule=dm)
+    samples = model.samples_seen
+    return samples / (timer.end - timer.start), samples
+
+
 def loop_round(model_name: str, iterations: int, out_dir: Path) -> tuple[float, int]:
     """The same network, data, optimizer, batch size and iterations, in plain PyTorch."""
     import torch
@@ -150,24 +192,41 @@ def throughput(iterations: int, rounds: int) -> dict[str, dict]:
         for name in MODELS:
             loop_round(name, 20, Path(tmp) / "warm")  # warm up kernels and caches
             trainkit_round(name, 20, Path(tmp) / "warm")
-            ratios, tk, hand = [], [], []
+            lightning_floor_round(name, 20, Path(tmp) / "warm")
+            lightning_floor_round(name, 20, Path(tmp) / "warm", True)
+            ratios, floor, fast_floor, tk, hand = [], [], [], [], []
             for r in range(rounds):
-                loop_sps, _ = loop_round(name, iterations, Path(tmp) / f"{name}{r}l")
-                tk_sps, _ = trainkit_round(name, iterations, Path(tmp) / f"{name}{r}t")
+                out = Path(tmp) / f"{name}{r}"
+                loop_sps, _ = loop_round(name, iterations, out / "loop")
+                tk_sps, _ = trainkit_round(name, iterations, out / "trainkit")
+                floor_sps, _ = lightning_floor_round(name, iterations, out / "bare")
+                fast_sps, _ = lightning_floor_round(name, iterations, out / "fast", True)
                 hand.append(loop_sps)
                 tk.append(tk_sps)
                 ratios.append(tk_sps / loop_sps)
+                floor.append(floor_sps / loop_sps)
+                fast_floor.append(fast_sps / floor_sps)
             results[name] = {
                 "loop_samples_per_s": statistics.median(hand),
                 "trainkit_samples_per_s": statistics.median(tk),
                 "ratio_median": statistics.median(ratios),
                 "ratios": ratios,
+                "bare_lightning_over_loop_median": statistics.median(floor),
+                "bare_lightning_over_loop": floor,
+                "fast_dispatch_over_lightning_dispatch_median": statistics.median(fast_floor),
+                "fast_dispatch_over_lightning_dispatch": fast_floor,
             }
-            print(
-                f"  {name:10s} ratio {statistics.median(ratios):.3f}  "
-                f"(rounds: {', '.join(f'{r:.3f}' for r in ratios)})",
-                flush=True,
+            rows = (
+                ("trainkit / hand loop", ratios),
+                ("bare Lightning / hand loop", floor),
+                ("bare Lightning, trainkit's / Lightning's hook dispatch", fast_floor),
             )
+            for label, values in rows:
+                print(
+                    f"  {name:10s} {label:55s} {statistics.median(values):.3f}  "
+                    f"(rounds: {', '.join(f'{v:.2f}' for v in values)})",
+                    flush=True,
+                )
     return results
 
 
@@ -228,13 +287,22 @@ print(hit[0])
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--startup-repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--startup-repeats", type=int, default=5)
     parser.add_argument("--skip-startup", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for the throughput rounds (default: torch's own choice); on a "
+        "shared machine 1 thread is much less noisy",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -139,16 +139,17 @@ def test_validation_interval_longer_than_an_epoch_is_one_sentence(run_train):
 def test_validation_every_n_iterations_across_epochs(run_train):
     summary, run_dir = run_train(
         [
-            "model=cnn",
-            "trainer.max_epochs=3",
-            "trainer.val_check_interval=50",
+            "model=regression",  # 25 iterations per epoch
+            "trainer.max_epochs=5",
+            "trainer.val_check_interval=40",
             "trainer.check_val_every_n_epoch=null",
             "trainer.limit_val_batches=1",
             "test=false",
         ]
     )
-    assert summary["validations"] == 2  # 120 iterations: after 50 and 100
-    assert [s for s, _ in scalars(run_dir)["val/loss"]] == [50, 100]
+    # 125 iterations: after 40, 80 and 120, each in the middle of an epoch (2nd, 4th, 5th)
+    assert summary["validations"] == 3
+    assert [s for s, _ in scalars(run_dir)["val/loss"]] == [40, 80, 120]
 
 
 def test_bf16_mixed_precision_runs_on_cpu(run_train):

@@ -25,6 +25,7 @@ from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from trainkit import fast_hooks
 from trainkit.callbacks.budget import IterationBudget, actual_counts, plan_from_trainer
 from trainkit.checkpoint_io import AtomicCheckpointIO
 from trainkit.checkpoints import check_compatible, read_checkpoint, resolve_checkpoint
@@ -155,6 +156,7 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
 
 def build_trainer(cfg: DictConfig) -> tuple[L.Trainer, list, list]:
     """The Trainer with the configured callbacks and loggers (TensorBoard bound to the Trainer)."""
+    fast_hooks.install()
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     # Lightning refuses a progress bar it cannot show and an LR monitor with nowhere to write.

@@ -38,14 +38,16 @@ class FiniteLossGuard(Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None:
             return
+        if loss.device.type == "cpu":  # reading a CPU tensor costs no sync: check it at once
+            if not math.isfinite(loss.item()):
+                self._first_iteration = trainer.fit_loop.epoch_loop.batch_progress.total.ready
+                self._losses = [loss.detach().reshape(())]
+                self._check(trainer)
+            return
         if not self._losses:
             self._first_iteration = trainer.fit_loop.epoch_loop.batch_progress.total.ready
         self._losses.append(loss.detach().reshape(()))
-        if loss.device.type == "cpu":  # reading a CPU tensor costs no sync
-            if not math.isfinite(loss.item()):
-                self._check(trainer)
-            self._losses.clear()
-        elif len(self._losses) >= self.check_every:
+        if len(self._losses) >= self.check_every:
             self._check(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -66,7 +66,8 @@ class LastCheckpoint(ModelCheckpoint):
         )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self._every_n_train_steps >= 1:  # otherwise ModelCheckpoint has nothing to do here
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         if self._interrupt_requested:
             raise KeyboardInterrupt  # at an iteration boundary: the state is consistent
 

@@ -17,11 +17,19 @@ class ProgressBar(TQDMProgressBar):
         super().__init__(refresh_rate=1, **kwargs)
         self.min_interval = min_interval
         self._last_draw = 0.0
+        self._epoch_batches: float = 0  # iterations this epoch will run (its last is drawn)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        batches = trainer.num_training_batches
+        if trainer.max_steps is not None and trainer.max_steps > 0:
+            remaining = trainer.max_steps - trainer.global_step
+            batches = min(batches, remaining * trainer.accumulate_grad_batches)
+        self._epoch_batches = batches
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         now = time.monotonic()
-        last_batch = batch_idx + 1 >= self.total_train_batches
-        if now - self._last_draw < self.min_interval and not last_batch:
+        if now - self._last_draw < self.min_interval and batch_idx + 1 < self._epoch_batches:
             return
         self._last_draw = now
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
