@@ -13,6 +13,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from trainkit.errors import ConfigError
+
 ROOT = Path(__file__).resolve().parents[1]
 # CNN with dropout (uses the RNG), 10 iterations an epoch, an LR halved every epoch
 EXACT = [
@@ -168,3 +170,27 @@ def test_kill_9_never_leaves_a_half_written_checkpoint(tmp_path):
         proc.wait()
         weights = torch.load(path, weights_only=True)["weights"]  # always a complete file
         assert weights.shape == (8_000_000,) and weights[0].item() in (0.0, 1.0)
+
+
+@pytest.mark.parametrize(("min_interval", "written"), [(0, [0, 1, 2]), (3600, [0, "end"])])
+def test_last_checkpoint_after_validations_at_most_every_min_interval(
+    run_train, monkeypatch, min_interval, written
+):
+    from trainkit.callbacks.last_checkpoint import LastCheckpoint
+
+    saves: list = []
+    original = LastCheckpoint._save_checkpoint
+
+    def spy(self, trainer, filepath):
+        at_end = trainer.fit_loop.epoch_loop.done and trainer.current_epoch == 3
+        saves.append("end" if at_end else trainer.current_epoch)
+        original(self, trainer, filepath)
+
+    monkeypatch.setattr(LastCheckpoint, "_save_checkpoint", spy)
+    args = ["model=regression", "trainer.max_epochs=3", "test=false"]
+    _, run_dir = run_train([*args, f"callbacks.last_checkpoint.min_interval={min_interval}"])
+    assert saves == written  # the first validation always writes; the end always has the state
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 3 * 25  # the final state either way
+    with pytest.raises(ConfigError, match="min_interval must be >= 0 seconds, got -1"):
+        LastCheckpoint(str(run_dir), min_interval=-1)
