@@ -48,12 +48,16 @@ _DO_NOTHING = {"RESUME", "NOP", "RETURN_VALUE"}
 _FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
-@functools.cache
 def _is_empty(function: Any) -> bool:
     """True when `function` is a plain Python function whose body does nothing and returns None
     (`pass` or a docstring only: what Lightning's default hooks are)."""
     code = getattr(function, "__code__", None)
-    if code is None or code.co_flags & _FLAGS:
+    return code is not None and _empty_code(code)
+
+
+@functools.cache  # keyed by code object: closures made by one `def` share theirs
+def _empty_code(code: Any) -> bool:
+    if code.co_flags & _FLAGS:
         return False
     return all(
         ins.opname in _DO_NOTHING
