@@ -84,15 +84,6 @@ def test_step_curves_are_indexed_by_iteration_under_accumulation(run_train):
     assert [s for s, _ in tags[lr_tag]] == [1, 3, 5]  # at the start of each step
 
 
-def test_same_seed_same_metrics_and_seed_zero_is_a_seed(run_train):
-    a, _ = run_train(["model=cnn", *FAST, "seed=0"], run_dir="a")
-    b, _ = run_train(["model=cnn", *FAST, "seed=0"], run_dir="b")
-    c, _ = run_train(["model=cnn", *FAST, "seed=1"], run_dir="c")
-    assert a["seed"] == 0
-    assert a["test"] == b["test"] and a["val"] == b["val"]
-    assert a["test"] != c["test"]
-
-
 def test_linear_regression_recovers_slope_and_intercept(run_train):
     summary, _ = run_train(["experiment=regression_linear"])
     report = summary["model_report"]
