@@ -75,37 +75,45 @@ class BatchTimer:
         return _Timer()
 
 
-def trainkit_round(model_name: str, iterations: int, out_dir: Path) -> tuple[float, int]:
-    """Samples/s of trainkit's training path for `iterations` iterations."""
+def setup_run(model_name: str, overrides: list[str], out_dir: Path):
+    """(config, DataModule set up for fit, LightningModule) of a model, seeded alike each time."""
     import lightning as L
     from hydra.utils import instantiate
 
-    from trainkit.training import build_model, build_trainer
+    from trainkit.training import build_model
 
-    cfg = compose(
-        [
-            f"model={model_name}",
-            *MODELS[model_name],
-            "trainer.max_epochs=-1",
-            f"trainer.max_steps={iterations}",
-            "trainer.limit_val_batches=0",
-            "trainer.num_sanity_val_steps=0",
-            "callbacks.model_checkpoint=null",
-            "callbacks.early_stopping=null",
-            "test=false",
-        ],
-        out_dir,
-    )
+    cfg = compose([f"model={model_name}", *MODELS[model_name], *overrides], out_dir)
     L.seed_everything(0, verbose=False)
     dm = instantiate(cfg.data)
     dm.setup("fit")
-    model = build_model(cfg, dm)
-    trainer, _, _ = build_trainer(cfg)
+    return cfg, dm, build_model(cfg, dm)
+
+
+def timed_fit(trainer, model, dm) -> tuple[float, int]:
+    """(samples/s from the first training batch to the end of training, samples)."""
     timer = BatchTimer()
     trainer.callbacks.append(timer)
     trainer.fit(model, datamodule=dm)
     samples = model.samples_seen
     return samples / (timer.end - timer.start), samples
+
+
+def trainkit_round(model_name: str, iterations: int, out_dir: Path) -> tuple[float, int]:
+    """Samples/s of trainkit's training path for `iterations` iterations."""
+    from trainkit.training import build_trainer
+
+    overrides = [
+        "trainer.max_epochs=-1",
+        f"trainer.max_steps={iterations}",
+        "trainer.limit_val_batches=0",
+        "trainer.num_sanity_val_steps=0",
+        "callbacks.model_checkpoint=null",
+        "callbacks.early_stopping=null",
+        "test=false",
+    ]
+    cfg, dm, model = setup_run(model_name, overrides, out_dir)
+    trainer, _, _ = build_trainer(cfg)
+    return timed_fit(trainer, model, dm)
 
 
 def lightning_floor_round(
@@ -114,18 +122,11 @@ def lightning_floor_round(
     """Samples/s of a stock Lightning Trainer with nothing on, on the same module and data;
     `fast_dispatch`: with trainkit's hook dispatch (trainkit.fast_hooks) instead of Lightning's."""
     import lightning as L
-    from hydra.utils import instantiate
 
     from trainkit import fast_hooks
     from trainkit.profiler import NullProfiler
-    from trainkit.training import build_model
 
-    cfg = compose([f"model={model_name}", *MODELS[model_name]], out_dir)
-    L.seed_everything(0, verbose=False)
-    dm = instantiate(cfg.data)
-    dm.setup("fit")
-    model = build_model(cfg, dm)
-    timer = BatchTimer()
+    _, dm, model = setup_run(model_name, [], out_dir)
     # trainkit's next round installs its dispatch again
     fast_hooks.install() if fast_dispatch else fast_hooks.uninstall()
     trainer = L.Trainer(
@@ -137,27 +138,19 @@ def lightning_floor_round(
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[timer],
         default_root_dir=out_dir,
         profiler=NullProfiler() if fast_dispatch else None,
     )
-    trainer.fit(model, datamodule=dm)
-    samples = model.samples_seen
-    return samples / (timer.end - timer.start), samples
+    return timed_fit(trainer, model, dm)
 
 
 def loop_round(model_name: str, iterations: int, out_dir: Path) -> tuple[float, int]:
     """The same network, data, optimizer, batch size and iterations, in plain PyTorch."""
     import torch
-    from hydra.utils import get_class, instantiate
+    from hydra.utils import get_class
 
-    from trainkit.training import build_model
-
-    cfg = compose([f"model={model_name}", *MODELS[model_name]], out_dir)
-    torch.manual_seed(0)
-    dm = instantiate(cfg.data)
-    dm.setup("fit")
-    net = build_model(cfg, dm).net
+    cfg, dm, model = setup_run(model_name, [], out_dir)
+    net = model.net
     opt_cfg = dict(cfg.optimizer)
     optimizer = get_class(opt_cfg.pop("_target_"))(net.parameters(), **opt_cfg)
     loss_fn = (
