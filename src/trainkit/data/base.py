@@ -90,7 +90,7 @@ class BatchIndexSampler(DistributedSampler[torch.Tensor]):
         else:
             order = torch.arange(self.n)
         if self.world_size > 1:
-            padded = math.ceil(self.n / self.world_size) * self.world_size if self.pad else self.n
+            padded = self.samples_per_rank * self.world_size if self.pad else self.n
             order = order.repeat(math.ceil(padded / self.n))[:padded][self.rank :: self.world_size]
         batches = order[: len(self) * self.batch_size].split(self.batch_size)
         skip, self.skip = self.skip, 0

@@ -88,7 +88,7 @@ def columns_of(
             f"CSV file {path} has no column {absent[0]!r}; its columns are "
             f"{', '.join(map(repr, header))} (check data.delimiter={delimiter!r} too)."
         )
-    return [[row[header.index(c)] for row in rows] for c in names]
+    return [[row[i] for row in rows] for i in map(header.index, names)]
 
 
 def to_floats(path: Path, column: str, raw: list[str], lines: list[int]) -> list[float]:

@@ -14,7 +14,6 @@ tags, punctuation, case) is the tokenizer's of text.py.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -34,14 +33,6 @@ FOLDERS = ("train/neg", "train/pos", "test/neg", "test/pos")  # label = index of
 REVIEWS_PER_FOLDER = 12_500
 _MEMBER = re.compile(r"aclImdb/(train|test)/(pos|neg)/[^/]+\.txt")
 OFFLINE = "or train offline now with data=synthetic_text"
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def extract_reviews(archive: Path, target: Path) -> None:
@@ -120,11 +111,11 @@ class IMDBDataModule(TextDataModule):
         archive = self.data_dir / ARCHIVE
         command = "`python train.py model=text data=imdb data.download=true`"
         where = f"put the aclImdb folder or {ARCHIVE} ({URL}) in {self.data_dir}"
-        if archive.is_file() and md5sum(archive) == MD5:
+        from torchvision.datasets.utils import check_integrity, download_url
+
+        if check_integrity(archive, MD5):  # False when the file is missing
             pass
         elif self.download:  # also replaces a damaged tarball
-            from torchvision.datasets.utils import download_url
-
             try:
                 self.data_dir.mkdir(parents=True, exist_ok=True)
                 download_url(URL, str(self.data_dir), ARCHIVE, md5=MD5)  # raises on a bad md5

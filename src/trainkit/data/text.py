@@ -142,9 +142,13 @@ class TextDataModule(InMemoryDataModule):
             encode(d, self.vocab, self.ngrams, self.bigram_buckets, self.max_length) for d in docs
         ]
         width = max((len(e) for e in encoded), default=1) or 1
-        ids = torch.zeros(len(encoded), width, dtype=torch.long)
-        if encoded:  # padded rows in one tensor() call: no per-document copies
-            ids = torch.tensor([e + [0] * (width - len(e)) for e in encoded], dtype=torch.long)
+        # padded rows in one tensor() call: no per-document copies
+        rows = [e + [0] * (width - len(e)) for e in encoded]
+        ids = (
+            torch.tensor(rows, dtype=torch.long)
+            if rows
+            else torch.zeros(0, width, dtype=torch.long)
+        )
         lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
         return ids, lengths, torch.tensor(labels, dtype=torch.long)
 

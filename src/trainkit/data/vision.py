@@ -13,6 +13,7 @@ stratified by class); the test split is the official test set.
 from __future__ import annotations
 
 import logging
+import math
 import struct
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def check_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> int:
             f"{path} holds items of shape {tuple(shape)}, expected {item_shape}; "
             "replace it with the original file."
         )
-    expected = header_len + n * int(torch.tensor(item_shape).prod())
+    expected = header_len + n * math.prod(item_shape)
     if size != expected:
         raise DataError(
             f"{path} is truncated or corrupt: its header announces {n} items "
@@ -138,7 +139,12 @@ class TorchvisionImageDataModule(ImageDataModule):
     required: list[str]  # the file names there
 
     def check_files(self) -> None:
-        """Raise DataError when a file is there but unusable (truncated, corrupt)."""
+        """Raise DataError when a file is there but unusable (truncated, corrupt): checks that
+        torchvision's reader does not make itself."""
+
+    def explain_read_error(self) -> None:
+        """After torchvision failed to read the files: raise a DataError naming the bad file,
+        when one can be named (the generic error follows otherwise)."""
 
     def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """uint8 images (N, C, H, W), long labels (N,) and class names of one official split."""
@@ -196,6 +202,7 @@ class TorchvisionImageDataModule(ImageDataModule):
             x, y, self.class_names = self.read(train=True)
             x_test, y_test, _ = self.read(train=False)
         except Exception as err:  # torchvision's assertion, unpickling and reshape errors
+            self.explain_read_error()
             raise DataError(
                 f"{self.name} files in {self.folder} could not be read ({err}); "
                 "delete them and download again with data.download=true."
@@ -332,7 +339,8 @@ class CIFAR10DataModule(TorchvisionImageDataModule):
     def required(self) -> list[str]:
         return [f for f, _ in self.checksums]
 
-    def check_files(self) -> None:
+    def explain_read_error(self) -> None:
+        # torchvision md5-checks every file itself when it reads them: only name the culprit
         from torchvision.datasets.utils import check_integrity
 
         for f, md5 in self.checksums:
