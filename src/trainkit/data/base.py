@@ -26,6 +26,18 @@ from trainkit.errors import ConfigError, DataError
 SPLITS = ("train", "val", "test")
 
 
+def download_error(
+    name: str, data_dir: object, err: Exception, command: str, manual: str, offline: str
+) -> DataError:
+    """One sentence for a failed download: why (urllib, http, checksum and archive errors,
+    squeezed to one line), and the ways on: retry with internet, place the files, or offline."""
+    reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+    return DataError(
+        f"{name} could not be downloaded into {data_dir} ({reason}); run {command} on a "
+        f"machine with internet, or {manual}, {offline}."
+    )
+
+
 class TensorBatches(Dataset):
     """Tensors indexed a whole batch at a time: `ds[idx]` returns `(t[idx] for t in tensors)`."""
 

@@ -21,6 +21,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from trainkit.data.base import download_error
 from trainkit.data.text import TextDataModule
 from trainkit.errors import DataError
 
@@ -120,11 +121,7 @@ class IMDBDataModule(TextDataModule):
                 self.data_dir.mkdir(parents=True, exist_ok=True)
                 download_url(URL, str(self.data_dir), ARCHIVE, md5=MD5)  # raises on a bad md5
             except Exception as err:  # urllib, http and checksum errors
-                reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
-                raise DataError(
-                    f"IMDB could not be downloaded into {self.data_dir} ({reason}); run {command} "
-                    f"on a machine with internet, or {where}, {OFFLINE}."
-                ) from err
+                raise download_error("IMDB", self.data_dir, err, command, where, OFFLINE) from err
         elif archive.is_file():
             raise DataError(
                 f"{archive} fails its md5 check (expected {MD5}: corrupt, incomplete "

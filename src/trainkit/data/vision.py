@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from trainkit.data.base import split_indices
+from trainkit.data.base import download_error, split_indices
 from trainkit.data.images import ImageDataModule
 from trainkit.errors import ConfigError, DataError
 
@@ -175,11 +175,7 @@ class TorchvisionImageDataModule(ImageDataModule):
         try:
             self.download_files()
         except Exception as err:  # urllib, http, checksum and archive errors all end up here
-            reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
-            raise DataError(
-                f"{self.name} could not be downloaded into {self.data_dir} ({reason}); run "
-                f"{command} on a machine with internet, or {manual}, {OFFLINE}."
-            ) from err
+            raise download_error(self.name, self.data_dir, err, command, manual, OFFLINE) from err
         missing = self.missing_files()
         if missing:
             raise DataError(
