@@ -16,10 +16,10 @@ from trainkit.cli import run_job, start
 def eval_job(cfg: DictConfig) -> float:
     from trainkit.checkpoints import resolve_checkpoint
 
-    resolve_checkpoint(cfg.ckpt_path, prefer="best")  # a wrong path fails before the heavy imports
+    path = resolve_checkpoint(cfg.ckpt_path, prefer="best")  # fails before the heavy imports
     from trainkit.evaluation import evaluate
 
-    return evaluate(cfg)["value"]
+    return evaluate(cfg, path)["value"]
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

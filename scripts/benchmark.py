@@ -32,11 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {  # model -> extra overrides (the default batch sizes of each data config are kept)
-    "cnn": [],
-    "text": [],
-    "regression": [],
-}
+MODELS = ("cnn", "text", "regression")  # each at its data config's default batch size
 
 
 def compose(overrides: list[str], out_dir: Path):
@@ -82,23 +78,22 @@ def setup_run(model_name: str, overrides: list[str], out_dir: Path):
 
     from trainkit.training import build_model
 
-    cfg = compose([f"model={model_name}", *MODELS[model_name], *overrides], out_dir)
+    cfg = compose([f"model={model_name}", *overrides], out_dir)
     L.seed_everything(0, verbose=False)
     dm = instantiate(cfg.data)
     dm.setup("fit")
     return cfg, dm, build_model(cfg, dm)
 
 
-def timed_fit(trainer, model, dm) -> tuple[float, int]:
-    """(samples/s from the first training batch to the end of training, samples)."""
+def timed_fit(trainer, model, dm) -> float:
+    """Samples/s from the first training batch to the end of training."""
     timer = BatchTimer()
     trainer.callbacks.append(timer)
     trainer.fit(model, datamodule=dm)
-    samples = model.samples_seen
-    return samples / (timer.end - timer.start), samples
+    return model.samples_seen / (timer.end - timer.start)
 
 
-def trainkit_round(model_name: str, iterations: int, out_dir: Path) -> tuple[float, int]:
+def trainkit_round(model_name: str, iterations: int, out_dir: Path) -> float:
     """Samples/s of trainkit's training path for `iterations` iterations."""
     from trainkit.training import build_trainer
 
@@ -118,7 +113,7 @@ def trainkit_round(model_name: str, iterations: int, out_dir: Path) -> tuple[flo
 
 def lightning_floor_round(
     model_name: str, iterations: int, out_dir: Path, fast_dispatch: bool = False
-) -> tuple[float, int]:
+) -> float:
     """Samples/s of a stock Lightning Trainer with nothing on, on the same module and data;
     `fast_dispatch`: with trainkit's hook dispatch (trainkit.fast_hooks) instead of Lightning's."""
     import lightning as L
@@ -144,7 +139,7 @@ def lightning_floor_round(
     return timed_fit(trainer, model, dm)
 
 
-def loop_round(model_name: str, iterations: int, out_dir: Path) -> tuple[float, int]:
+def loop_round(model_name: str, iterations: int, out_dir: Path) -> float:
     """The same network, data, optimizer, batch size and iterations, in plain PyTorch."""
     import torch
     from hydra.utils import get_class
@@ -176,7 +171,7 @@ def loop_round(model_name: str, iterations: int, out_dir: Path) -> tuple[float, 
             done, samples = done + 1, samples + len(y)
             if done == iterations:
                 break
-    return samples / (time.perf_counter() - start), samples
+    return samples / (time.perf_counter() - start)
 
 
 def throughput(iterations: int, rounds: int) -> dict[str, dict]:
@@ -190,10 +185,10 @@ def throughput(iterations: int, rounds: int) -> dict[str, dict]:
             ratios, floor, fast_floor, tk, hand = [], [], [], [], []
             for r in range(rounds):
                 out = Path(tmp) / f"{name}{r}"
-                loop_sps, _ = loop_round(name, iterations, out / "loop")
-                tk_sps, _ = trainkit_round(name, iterations, out / "trainkit")
-                floor_sps, _ = lightning_floor_round(name, iterations, out / "bare")
-                fast_sps, _ = lightning_floor_round(name, iterations, out / "fast", True)
+                loop_sps = loop_round(name, iterations, out / "loop")
+                tk_sps = trainkit_round(name, iterations, out / "trainkit")
+                floor_sps = lightning_floor_round(name, iterations, out / "bare")
+                fast_sps = lightning_floor_round(name, iterations, out / "fast", True)
                 hand.append(loop_sps)
                 tk.append(tk_sps)
                 ratios.append(tk_sps / loop_sps)

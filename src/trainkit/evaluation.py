@@ -26,9 +26,10 @@ from trainkit.training import split_metrics
 log = logging.getLogger(__name__)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
+def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
+    """Re-test or predict with the checkpoint `path` (default: what cfg.ckpt_path means)."""
     out_dir = Path(cfg.paths.output_dir)
-    path = resolve_checkpoint(cfg.ckpt_path, prefer="best")
+    path = path or resolve_checkpoint(cfg.ckpt_path, prefer="best")
     ckpt = read_checkpoint(path)
     saved = (ckpt.get(KEY) or {}).get("config")
     if not saved:

@@ -48,7 +48,8 @@ def run_sweep(sweeper: OptunaSweeper, arguments: list[str]) -> list[Sequence[Job
     if not space:
         log.warning("The search space is empty: every trial runs the same config.")
     distributions = {key: param.distribution for key, param in space.items()}
-    metric = OmegaConf.select(config, "optimized_metric", default=None) or "value"
+    optimized_metric = OmegaConf.select(config, "optimized_metric", default=None)
+    metric = optimized_metric or "value"
 
     study = optuna.create_study(
         study_name=sweeper.study_name,
@@ -99,7 +100,7 @@ def run_sweep(sweeper: OptunaSweeper, arguments: list[str]) -> list[Sequence[Job
         job_idx += len(trials)
 
     results_path = sweep_dir / RESULTS_FILE
-    summary = summarize(study, space, jobs, sweeper.direction, config)
+    summary = summarize(study, space, jobs, sweeper.direction, optimized_metric)
     results_path.write_text(yaml.dump(summary, Dumper=_Dumper, sort_keys=False))
     if summary["n_complete"] == 0:
         raise OptunaSweepError(f"All {len(jobs)} trials failed; see {results_path} and job logs")
@@ -160,17 +161,17 @@ def summarize(
     space: dict[str, SearchParam],
     jobs: dict[int, int],
     direction: str,
-    config: DictConfig,
+    optimized_metric: str | None,
 ) -> dict[str, Any]:
     """The content of optimization_results.yaml: the best trial of the study, then every trial
     of this sweep with its job directory, state, value and parameters."""
-    this_sweep = [t for t in study.get_trials(deepcopy=False) if t.number in jobs]
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    best = study.best_trial if complete else None
+    trials = study.get_trials(deepcopy=False)
+    this_sweep = [t for t in trials if t.number in jobs]
+    best = study.best_trial if any(t.state == TrialState.COMPLETE for t in trials) else None
     return {
         "study_name": study.study_name,
         "direction": direction,
-        "optimized_metric": OmegaConf.select(config, "optimized_metric", default=None),
+        "optimized_metric": optimized_metric,
         "n_trials": len(this_sweep),
         "n_complete": sum(t.state == TrialState.COMPLETE for t in this_sweep),
         "n_failed": sum(t.state == TrialState.FAIL for t in this_sweep),
