@@ -5,6 +5,7 @@ Thin on purpose, like train.py: see trainkit.evaluation and conf/eval.yaml.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import hydra
@@ -19,7 +20,8 @@ def eval_job(cfg: DictConfig) -> float:
     path = resolve_checkpoint(cfg.ckpt_path, prefer="best")  # fails before the heavy imports
     from trainkit.evaluation import evaluate
 
-    return evaluate(cfg, path)["value"]
+    value = evaluate(cfg, path)["value"]
+    return math.nan if value is None else value
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
@@ -28,4 +30,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    start(main, Path(__file__).parent / "conf")
+    start(main, Path(__file__).parent / "conf", "eval")

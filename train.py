@@ -27,4 +27,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    start(main, Path(__file__).parent / "conf")
+    start(main, Path(__file__).parent / "conf", "train")

@@ -117,9 +117,9 @@ def lightning_floor_round(
     """Samples/s of a stock Lightning Trainer with nothing on, on the same module and data;
     `fast_dispatch`: with trainkit's hook dispatch (trainkit.fast_hooks) instead of Lightning's."""
     import lightning as L
+    from trainkit.profiler import NullProfiler
 
     from trainkit import fast_hooks
-    from trainkit.profiler import NullProfiler
 
     _, dm, model = setup_run(model_name, [], out_dir)
     # trainkit's next round installs its dispatch again

@@ -76,7 +76,7 @@ def torchvision_pipeline(
 def trainkit_pipeline(
     root: Path, batch_size: int, workers: int, repeats: int, augment: bool
 ) -> tuple[float, int, float]:
-    from trainkit.data.vision import MNISTDataModule
+    from trainkit.data.torchvision_datasets import MNISTDataModule
 
     start = time.perf_counter()
     dm = MNISTDataModule(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trainkit.reports import ReportError
+from trainkit.run_files import ReportError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the run's optimized_metric)",
     )
     args = parser.parse_args(argv)
-    from trainkit.curves import plot_curves  # after argparse: --help stays instant
+    from trainkit.plots import plot_curves  # after argparse: --help stays instant
 
     try:
         written = plot_curves(args.path, metric=args.metric)

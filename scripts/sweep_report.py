@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trainkit.reports import ReportError, fmt, label, sweep_report
+from trainkit.reports import sweep_report
+from trainkit.run_files import ReportError, fmt, label
 
 
 def main(argv: list[str] | None = None) -> int:

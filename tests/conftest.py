@@ -1,78 +1,15 @@
-"""Shared test helpers: compose the real Hydra config and train in-process (no subprocess: the
-torch/Lightning import is paid once per test session)."""
+"""Fixtures: compose the real Hydra config and train in-process (no subprocess: the
+torch/Lightning import is paid once per test session). Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers import QUIET, make_cfg
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
-
-# Keep test runs quiet and small: no progress bars, no sanity check.
-QUIET = ["trainer.enable_progress_bar=false", "trainer.num_sanity_val_steps=0"]
-ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-3}
-
-
-def run_script(
-    args: list[str], tmp_path: Path, script: str = "train.py", timeout: float = 600
-) -> subprocess.CompletedProcess:
-    """`python <script> <args>` from the project root, as a user runs it, with its logs and
-    data under tmp_path."""
-    env = {
-        **os.environ,
-        "TRAINKIT_LOG_DIR": str(tmp_path / "logs"),
-        "TRAINKIT_DATA_DIR": str(tmp_path / "data"),
-        "HYDRA_FULL_ERROR": "0",
-    }
-    return subprocess.run(
-        [sys.executable, script, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def fit_one_batch(model, datamodule, **trainer_kwargs):
-    """One training, validation and test batch with a bare Trainer; returns the Trainer."""
-    import lightning as L
-
-    trainer = L.Trainer(
-        fast_dev_run=True,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **trainer_kwargs,
-    )
-    trainer.fit(model, datamodule=datamodule)
-    return trainer
-
-
-def make_cfg(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
-    """Compose conf/<config_name>.yaml as `python train.py <overrides>` would, with the run
-    directory set to `output_dir`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_script
+from helpers import run_script
 
 
 def train_cli(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, float]:

@@ -84,6 +84,21 @@ def test_interval_longer_than_an_epoch_is_a_clear_error():
     )
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_epochs": 4, "val_check_interval": 50, "check_val_every_n_epoch": None},
+        {"max_epochs": 2, "check_val_every_n_epoch": 3},
+        {"max_epochs": -1, "max_steps": 7},  # the run ends before its first epoch's validation
+    ],
+)
+def test_a_run_in_which_no_validation_would_run_is_refused(kwargs):
+    with pytest.raises(ConfigError, match=r"no validation would run: the run has \d+ iterations"):
+        plan(train_samples=100, batch_size=10, **kwargs)
+    # without validation the same run is fine
+    assert plan(train_samples=100, batch_size=10, validation_enabled=False, **kwargs).epochs
+
+
 def test_unbounded_run():
     p = plan(train_samples=100, batch_size=10, max_epochs=-1, max_steps=-1)
     assert p.epochs is None and p.iterations is None
@@ -114,7 +129,7 @@ TINY = [
             ],
             (3, 15, 9, 3),
         ),
-        (["trainer.max_epochs=-1", "trainer.max_steps=7"], (1, 7, 7, 0)),
+        (["trainer.max_epochs=-1", "trainer.max_steps=13"], (2, 13, 13, 1)),
         (
             ["trainer.max_epochs=-1", "trainer.max_steps=6", "trainer.accumulate_grad_batches=3"],
             (2, 18, 6, 1),

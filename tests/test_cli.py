@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_script
+from helpers import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 

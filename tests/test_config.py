@@ -57,9 +57,13 @@ def test_each_model_picks_its_data_and_the_command_line_wins(compose_cfg, model,
 
 @pytest.mark.parametrize("model", options("model"))
 def test_every_model_builds_with_its_default_data(compose_cfg, model):
+    from trainkit.training import is_best_checkpoint
+
     cfg = compose_cfg([f"model={model}"])
     dm, net, trainer = build(cfg)
-    assert net.monitor == cfg.model.monitor
+    best = next(c for c in trainer.callbacks if is_best_checkpoint(c))
+    assert best.monitor == cfg.model.get("monitor", "val/loss")  # val/loss when not set
+    assert (best.monitor, best.mode) == ("val/loss", "min") or cfg.model.monitor_mode == best.mode
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
@@ -115,10 +119,10 @@ def test_trainer_knobs_need_no_plus_prefix(compose_cfg):
 
 
 def test_callbacks_none_builds_a_trainer_without_our_callbacks(compose_cfg):
-    from trainkit.callbacks.budget import IterationBudget
+    from trainkit.callbacks.budget_table import BudgetTable
 
     _, _, trainer = build(compose_cfg(["callbacks=none"]))
-    assert not any(isinstance(c, IterationBudget) for c in trainer.callbacks)
+    assert not any(isinstance(c, BudgetTable) for c in trainer.callbacks)
 
 
 def test_impossible_values_are_refused_before_anything_runs(compose_cfg):
@@ -135,6 +139,12 @@ def test_impossible_values_are_refused_before_anything_runs(compose_cfg):
         ("trainer.val_check_interval", 2.5, "write an integer"),
         ("trainer.check_val_every_n_epoch", None, "give trainer.val_check_interval as an integer"),
         ("trainer.check_val_every_n_epoch", 0, "check_val_every_n_epoch must be an integer >= 1"),
+        ("seed", -5, "seed must be an integer from 0"),
+        ("seed", "x", "seed must be an integer from 0"),
+        ("trainer.max_steps", -1, "would train forever"),  # with max_epochs=-1 below
+        ("trainer.precision", "bogus", "not a precision Lightning knows"),
+        ("trainer.devices", 0, "trainer.devices must be >= 1"),
+        ("trainer.max_time", "abc", "trainer.max_time must be"),
     ]
     base = compose_cfg([])
     check_config(base)  # the defaults pass
@@ -142,6 +152,8 @@ def test_impossible_values_are_refused_before_anything_runs(compose_cfg):
         cfg = base.copy()
         with open_dict(cfg):
             OmegaConf.update(cfg, key, value)
+            if message == "would train forever":
+                cfg.trainer.max_epochs = -1
         with pytest.raises(ConfigError, match=message):
             check_config(cfg)
 
@@ -149,5 +161,5 @@ def test_impossible_values_are_refused_before_anything_runs(compose_cfg):
 def test_a_model_and_data_that_do_not_fit_together(compose_cfg):
     cfg = compose_cfg(["model=text", "data=digits"])
     dm = instantiate(cfg.data)
-    with pytest.raises(ConfigError, match="TextClassifier needs \\['vocab_size'\\] from the data"):
+    with pytest.raises(ConfigError, match=r"TextClassifier needs \['vocab_size'\], which neither"):
         build_model(cfg, dm)

@@ -7,7 +7,7 @@ from collections import Counter
 import torch
 
 from trainkit.data.base import BatchIndexSampler
-from trainkit.data.images import DigitsDataModule
+from trainkit.data.digits import DigitsDataModule
 from trainkit.data.synthetic_text import generate_reviews
 from trainkit.data.tabular import DiabetesDataModule
 from trainkit.data.text import TextDataModule, Vocabulary, encode, tokenize

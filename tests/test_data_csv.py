@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ADAM, fit_one_batch
+from helpers import ADAM, fit_one_batch
 from hydra.utils import instantiate
 
 from trainkit.data.csv_data import RegressionCSVDataModule, TextCSVDataModule
@@ -168,9 +168,9 @@ def test_regression_features_target_and_standardisation(houses: Path) -> None:
     assert torch.allclose(x.mean(0), torch.zeros(3), atol=1e-5)
     assert torch.allclose(x.std(0), torch.ones(3), atol=1e-5)
     assert abs(float(dm.splits["val"][0].mean())) > 1e-3  # val is not standardised by itself
-    raw_train = y * dm.target_std + dm.target_mean  # back in prices: training rows only
-    assert dm.target_mean == pytest.approx(float(raw_train.mean()), rel=1e-5)
-    assert dm.target_mean != pytest.approx(3.0 * 19.5 + 1)  # not the mean of all 40 rows
+    raw_train = dm.to_target_units(y)  # back in prices: training rows only
+    assert dm.fitted["target_mean"] == pytest.approx(float(raw_train.mean()), rel=1e-5)
+    assert dm.fitted["target_mean"] != pytest.approx(3.0 * 19.5 + 1)  # not all 40 rows' mean
     assert all(abs((p - 1) / 3 - round((p - 1) / 3)) < 1e-3 for p in raw_train.tolist())
     sub = RegressionCSVDataModule(
         path=str(houses),

@@ -15,7 +15,7 @@ from urllib.error import URLError
 
 import pytest
 import torch
-from conftest import ADAM, fit_one_batch
+from helpers import ADAM, fit_one_batch
 from hydra.utils import instantiate
 
 from trainkit.data import imdb

@@ -20,18 +20,16 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from conftest import ADAM, fit_one_batch
+from helpers import ADAM, fit_one_batch
 from hydra.utils import instantiate
 from lightning.pytorch.plugins.precision import Precision
 from torchvision.datasets import CIFAR10
 
-from trainkit.data.vision import (
+from trainkit.data.images import channel_stats, random_hflip, random_shift
+from trainkit.data.torchvision_datasets import (
     CIFAR10DataModule,
     FashionMNISTDataModule,
     MNISTDataModule,
-    channel_stats,
-    random_hflip,
-    random_shift,
 )
 from trainkit.errors import DataError
 
@@ -101,7 +99,7 @@ def test_fashion_mnist_reads_its_own_folder(tmp_path: Path) -> None:
     write_mnist(tmp_path, "FashionMNIST")
     dm = FashionMNISTDataModule(data_dir=str(tmp_path))
     dm.setup()
-    assert dm.class_names[0] == "T-shirt/top" and dm.num_classes == 10
+    assert dm.class_names[0] == "T-shirt/top" and dm.dims["num_classes"] == 10
     with pytest.raises(DataError, match="MNIST is missing"):  # plain MNIST is not there
         MNISTDataModule(data_dir=str(tmp_path)).setup()
 
@@ -110,8 +108,8 @@ def test_normalisation_uses_training_split_statistics(mnist_root: Path) -> None:
     dm = MNISTDataModule(data_dir=str(mnist_root))
     dm.setup()
     x_train = dm.splits["train"][0].double() / 255
-    assert dm.mean[0] == pytest.approx(x_train.mean().item(), abs=1e-9)
-    assert dm.std[0] == pytest.approx(x_train.std(unbiased=False).item(), abs=1e-9)
+    assert dm.fitted["mean"][0] == pytest.approx(x_train.mean().item(), abs=1e-9)
+    assert dm.fitted["std"][0] == pytest.approx(x_train.std(unbiased=False).item(), abs=1e-9)
     z = dm.preprocess(dm.splits["train"][0])
     assert z.dtype == torch.float32
     assert z.mean().item() == pytest.approx(0.0, abs=1e-4)
@@ -286,7 +284,7 @@ def test_cifar10_reads_pickled_batches(tmp_path: Path, monkeypatch) -> None:
     assert x[:, :, 5, 5].tolist() == [[10, 20, 30]] * 20  # channels first, in RGB order
     assert x[:, 0, 0, 1].tolist() == list(range(100, 120))  # row-major within a plane
     assert dm.class_names == CIFAR_CLASSES and dm.dims["input_shape"] == [3, 32, 32]
-    assert len(dm.mean) == 3 and dm.mean[1] == pytest.approx(20 / 255, abs=1e-3)
+    assert len(dm.fitted["mean"]) == 3 and dm.fitted["mean"][1] == pytest.approx(20 / 255, abs=1e-3)
 
 
 def test_cifar10_corrupt_file_fails_its_checksum(tmp_path: Path, monkeypatch) -> None:

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import make_cfg
+from helpers import make_cfg
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import open_dict, read_write
@@ -22,7 +22,7 @@ from omegaconf import open_dict, read_write
 from trainkit import distributed
 from trainkit.budget import plan
 from trainkit.data.base import BatchIndexSampler
-from trainkit.data.images import DigitsDataModule
+from trainkit.data.digits import DigitsDataModule
 from trainkit.distributed import (
     config_flags,
     end_previous_job,

@@ -135,8 +135,9 @@ def test_hparams_search_config_composes_into_an_optuna_sweep(search: str) -> Non
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("trainkit_optuna_sweeper.optuna_sweeper.OptunaSweeper")
     assert cfg.model._target_.split(".")[-2] == search.removesuffix("_optuna")  # models.cnn.X
-    assert cfg.optimized_metric == cfg.model.monitor
-    assert sweeper.direction == {"max": "maximize", "min": "minimize"}[cfg.model.monitor_mode]
+    monitor, mode = cfg.model.get("monitor", "val/loss"), cfg.model.get("monitor_mode", "min")
+    assert cfg.optimized_metric == monitor
+    assert sweeper.direction == {"max": "maximize", "min": "minimize"}[mode]
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler"
     assert sweeper.sampler.seed == cfg.seed
     assert sweeper.n_trials >= 10

@@ -21,7 +21,7 @@ from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.record_writer import RecordWriter
 
-from trainkit.curves import load_runs, plot_curves, read_scalars
+from trainkit.plots import load_runs, plot_curves, read_scalars
 from trainkit.reports import ReportError, find_job_dirs, sweep_report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -58,7 +58,7 @@ def test_two_epochs_then_resume_to_four_equals_four_straight(run_train):
     # the resumed run's curves continue at iteration 21, not at 0
     acc = EventAccumulator(str(resumed_dir / "tensorboard"), size_guidance={"scalars": 0})
     acc.Reload()
-    assert min(e.step for e in acc.Scalars("train/loss_step")) > 20
+    assert min(e.step for e in acc.Scalars("train/loss")) > 20
     assert [e.step for e in acc.Scalars("epoch/train_loss")] == [3, 4]
 
 
@@ -82,19 +82,32 @@ def test_resume_mid_epoch(run_train):
     assert_same_run(straight, resumed)
 
 
-def test_ckpt_path_last_takes_the_newest_run(run_train, tmp_path):
+def test_ckpt_path_last_takes_the_newest_unfinished_run(run_train, tmp_path):
+    import json
+    import shutil
+
     from trainkit.checkpoints import resolve_checkpoint
 
-    _, older = run_train(
-        ["model=regression", "trainer.max_epochs=1", "test=false"], run_dir="runs/a"
-    )
+    args = ["model=regression", "trainer.max_epochs=1", "test=false"]
+    _, older = run_train(args, run_dir="runs/a")
     time.sleep(0.05)
-    _, newer = run_train(
-        ["model=regression", "trainer.max_epochs=1", "test=false"], run_dir="runs/b"
-    )
+    _, newer = run_train(args, run_dir="runs/b")
     (tmp_path / "runs" / "c").mkdir()  # the current run's own, still empty, directory
+    # every run finished: nothing to resume, and saying so beats training nothing
+    with pytest.raises(ConfigError, match=r"ckpt_path=last: every run in .* finished"):
+        resolve_checkpoint("last", runs_dir=tmp_path / "runs")
+    # an interrupted run (older than b) is the one to resume
+    for run in (older,):
+        summary = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**summary, "status": "interrupted"}))
     assert resolve_checkpoint("last", runs_dir=tmp_path / "runs") == str(
-        newer / "checkpoints" / "last.ckpt"
+        older / "checkpoints" / "last.ckpt"
+    )
+    # a run killed before it wrote metrics.json is unfinished too
+    killed = tmp_path / "runs" / "d"
+    shutil.copytree(newer / "checkpoints", killed / "checkpoints")
+    assert resolve_checkpoint("last", runs_dir=tmp_path / "runs") == str(
+        killed / "checkpoints" / "last.ckpt"
     )
 
 
@@ -153,14 +166,14 @@ def test_interrupt_saves_last_checkpoint_and_says_how_to_resume(tmp_path, sig, c
 
 WRITER = """
 import sys, torch
-from trainkit.checkpoint_io import atomic_save
+from trainkit.checkpoints import atomic_save
 atomic_save({"weights": torch.full((8_000_000,), float(sys.argv[2]))}, sys.argv[1])
 """
 
 
 @pytest.mark.slow
 def test_kill_9_never_leaves_a_half_written_checkpoint(tmp_path):
-    from trainkit.checkpoint_io import atomic_save
+    from trainkit.checkpoints import atomic_save
 
     path = tmp_path / "last.ckpt"
     atomic_save({"weights": torch.zeros(8_000_000)}, path)
@@ -177,17 +190,17 @@ def test_kill_9_never_leaves_a_half_written_checkpoint(tmp_path):
 def test_last_checkpoint_after_validations_at_most_every_min_interval(
     run_train, monkeypatch, min_interval, written
 ):
-    from trainkit.callbacks.last_checkpoint import LastCheckpoint
+    from trainkit.callbacks.checkpointing import LastCheckpoint
 
     saves: list = []
-    original = LastCheckpoint._save_checkpoint
+    original = LastCheckpoint.save
 
-    def spy(self, trainer, filepath):
+    def spy(self, trainer):
         at_end = trainer.fit_loop.epoch_loop.done and trainer.current_epoch == 3
         saves.append("end" if at_end else trainer.current_epoch)
-        original(self, trainer, filepath)
+        original(self, trainer)
 
-    monkeypatch.setattr(LastCheckpoint, "_save_checkpoint", spy)
+    monkeypatch.setattr(LastCheckpoint, "save", spy)
     args = ["model=regression", "trainer.max_epochs=3", "test=false"]
     _, run_dir = run_train([*args, f"callbacks.last_checkpoint.min_interval={min_interval}"])
     assert saves == written  # the first validation always writes; the end always has the state

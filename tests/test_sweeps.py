@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 
 import pytest
-from conftest import QUIET, make_cfg, run_script
+import torch
+from helpers import QUIET, make_cfg, run_script
 
 TINY = ["model=regression", "data.n_samples=230", "data.batch_size=16", "optimizer.lr=0.05"]
 
@@ -70,23 +72,29 @@ def test_joblib_jobs_share_the_cores(tmp_path, monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_lr_finder_saves_its_plot_and_uses_the_suggestion(run_train):
-    summary, run_dir = run_train(
-        ["model=cnn", "trainer.max_epochs=1", "tune.lr_find=true", "tune.num_training=40"]
-    )
+def test_lr_finder_runs_its_whole_range_test_and_uses_the_suggestion(run_train, caplog):
+    # a 1-epoch run of 40 iterations: the range test still runs its 60 iterations
+    caplog.set_level(logging.INFO, logger="trainkit")
+    args = ["model=cnn", "trainer.max_epochs=1", "tune.lr_find=true", "tune.num_training=60"]
+    summary, run_dir = run_train([*args, "tune.max_lr=0.01"])  # no divergence below 0.01
     tuned = summary["tuned"]
+    assert tuned["lr_range_test_iterations"] == 60
     assert (run_dir / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
-    assert tuned["lr"] > 0 and tuned["lr"] != 1e-3
-    ckpt_cfg = json.loads((run_dir / "metrics.json").read_text())
-    assert ckpt_cfg["tuned"]["lr"] == tuned["lr"]
+    assert tuned["lr"] > 0 and tuned["lr"] != 1e-3 and tuned["lr_configured"] == 1e-3
+    ckpt = torch.load(summary["last_model_path"], weights_only=False)
+    assert ckpt["hyper_parameters"]["optimizer"]["lr"] == tuned["lr"]  # the run trained with it
+    assert f"(configured: 0.001; {tuned['lr'] / 1e-3:.2g}x" in caplog.text
 
 
-def test_batch_size_finder_sets_the_batch_size(run_train):
+def test_batch_size_finder_is_bounded_by_the_data(run_train, caplog):
+    caplog.set_level(logging.INFO, logger="trainkit")
     summary, _ = run_train(
-        [*TINY, "trainer.max_epochs=1", "tune.batch_size=true", "tune.batch_size_max_trials=3"]
+        [*TINY, "data.batch_size=32", "trainer.max_epochs=1", "tune.batch_size=true"]
     )
-    # power mode from Lightning's initial 2: 2, 4, 8 all fit in 3 trials; the run then uses 8
-    assert summary["tuned"]["batch_size"] == summary["plan"]["batch_size"] == 8
+    # 184 training samples, at most 10% a batch (18): doubling from 2 stops at 16, although a
+    # batch of 184 would fit in memory
+    assert summary["tuned"]["batch_size"] == summary["plan"]["batch_size"] == 16
+    assert "data.batch_size = 16 (configured: 32)" in caplog.text
 
 
 def test_eval_reproduces_the_test_metrics_and_predicts(run_train, tmp_path):
@@ -99,10 +107,16 @@ def test_eval_reproduces_the_test_metrics_and_predicts(run_train, tmp_path):
     for name, value in summary["test"].items():
         assert result["metrics"][f"test/{name}"] == pytest.approx(value, abs=1e-3)
 
+    cfg = make_cfg([f"ckpt_path={run_dir}", "split=val"], tmp_path / "val", config_name="eval")
+    result = evaluate(cfg)
+    assert result["metrics"]["val/acc"] == pytest.approx(summary["val"]["acc"], abs=1e-3)
+
     cfg = make_cfg(
         [f"ckpt_path={run_dir}", "predict=true", "split=val"], tmp_path / "pred", config_name="eval"
     )
     result = evaluate(cfg)
+    assert result["value"] is None
+    assert "NaN" not in (tmp_path / "pred" / "eval.json").read_text()
     with open(result["predictions"]) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 270 and set(rows[0]) >= {"index", "target", "prediction", "p_0", "p_9"}
@@ -111,16 +125,17 @@ def test_eval_reproduces_the_test_metrics_and_predicts(run_train, tmp_path):
 
 
 def test_eval_refuses_data_of_other_dimensions(run_train, tmp_path):
-    from trainkit.errors import ConfigError
+    from trainkit.errors import ConfigError, DataError
     from trainkit.evaluation import evaluate
 
     _, run_dir = run_train(["model=cnn", "trainer.max_epochs=1", "trainer.limit_train_batches=2"])
     cfg = make_cfg(
         [f"ckpt_path={run_dir}", "data=synthetic_text"], tmp_path / "e", config_name="eval"
     )
-    with pytest.raises(
-        ConfigError, match=r"other dimensions \(num_classes: checkpoint 10, data 2\)"
-    ):
+    with pytest.raises(ConfigError, match=r"ImageClassifier needs \['input_shape'\]"):
+        evaluate(cfg)
+    cfg = make_cfg([f"ckpt_path={run_dir}", "data=mnist"], tmp_path / "m", config_name="eval")
+    with pytest.raises(DataError, match=r"MNIST is missing"):  # another image dataset: no files
         evaluate(cfg)
 
 

@@ -88,11 +88,7 @@ def plan(
     log_every_n_steps: int = 50,
 ) -> Plan:
     """Plan a run the way Lightning will execute it (early stopping aside)."""
-    if batch_size <= 0:
-        raise ConfigError(f"data.batch_size must be a positive integer, got {batch_size}.")
     k = accumulate_grad_batches
-    if k <= 0:
-        raise ConfigError(f"trainer.accumulate_grad_batches must be >= 1, got {k}.")
     if max_epochs is None:  # Lightning's default
         max_epochs = -1 if max_steps != -1 else 1000
     per_device, batches, iters = iterations_per_epoch(
@@ -139,6 +135,16 @@ def plan(
             epochs, total_iters, total_steps = epochs + 1, total_iters + it, total_steps + st
     elif iters == 0:
         epochs = total_iters = total_steps = validations = 0
+    if mode != "off" and validations == 0 and total_iters:
+        every = f"every {val_every} iterations" + (
+            f" (check_val_every_n_epoch={check_val_every_n_epoch})" if mode == "per epoch" else ""
+        )
+        raise ConfigError(
+            f"no validation would run: the run has {total_iters} iterations in {epochs} "
+            f"epoch(s) and validation comes {every}; lower trainer.val_check_interval or "
+            "trainer.check_val_every_n_epoch, or set trainer.limit_val_batches=0 to train "
+            "without validation."
+        )
 
     return Plan(
         train_samples=train_samples,

@@ -1,20 +1,35 @@
-"""Finding the checkpoint a user means, and checking that it fits the model being built.
+"""Checkpoint files: which one a `ckpt_path` means, reading one with a clear error, checking that
+it fits the model being built, and writing them atomically (optionally in the background).
 
 `ckpt_path` may be a .ckpt file, a run directory (its last checkpoint to resume, its best one to
 evaluate), or "last" (the last checkpoint of the newest run of this task).
+
+Writes are atomic: a checkpoint goes to `<name>.tmp-<pid>` in the same folder, is flushed to disk
+(fsync) and renamed over the target. A crash or `kill -9` at any moment leaves the previous
+complete file or the new complete file, never a half-written one; a temporary file left by a
+killed process is removed the next time that folder is resumed from.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
-from trainkit.errors import ConfigError
+from trainkit.errors import ConfigError, TrainkitError
 
 KEY = "trainkit"  # where trainkit stores the run's config inside a Lightning checkpoint
+_TEMP = re.compile(r".+\.tmp-(\d+)$")
 
 
+class CheckpointWriteError(TrainkitError):
+    """A checkpoint could not be written (disk full, permissions)."""
+
+
+# -- finding ---------------------------------------------------------------------------------
 def resolve_checkpoint(
     path: str | None, prefer: str = "last", runs_dir: str | Path | None = None
 ) -> str | None:
@@ -35,39 +50,95 @@ def resolve_checkpoint(
 
 def checkpoint_in_run_dir(run_dir: Path, prefer: str) -> Path:
     ckpts = run_dir / "checkpoints"
+    best = sorted(ckpts.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
     if prefer == "best":
-        metrics = run_dir / "metrics.json"
-        if metrics.is_file():
-            best = json.loads(metrics.read_text()).get("best_model_path")
-            if best and Path(best).is_file():
-                return Path(best)
-        candidates = sorted(ckpts.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
-        if candidates:
-            return candidates[-1]
+        recorded = read_metrics(run_dir).get("best_model_path")
+        if recorded and Path(recorded).is_file():
+            return Path(recorded)
+        if best:
+            return best[-1]
     if (ckpts / "last.ckpt").is_file():
         return ckpts / "last.ckpt"
+    if best:  # resuming: never a silent switch to another state than the latest
+        raise ConfigError(
+            f"ckpt_path={run_dir} has no last.ckpt (the run ended before writing it); its best "
+            f"checkpoint is {best[-1]}: give that file as ckpt_path to continue from it."
+        )
     raise ConfigError(f"ckpt_path={run_dir} is a directory with no checkpoint in {ckpts}.")
 
 
 def newest_last_checkpoint(runs_dir: str | Path | None) -> Path:
+    """last.ckpt of the newest run of this task that did not finish (a finished run has nothing
+    left to train: ckpt_path=<its run dir> with a higher trainer.max_epochs continues it)."""
     if runs_dir is None or not Path(runs_dir).is_dir():
         raise ConfigError(f"ckpt_path=last: there are no runs in {runs_dir} to resume.")
     found = sorted(Path(runs_dir).glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     if not found:
         raise ConfigError(f"ckpt_path=last: no run in {runs_dir} has a checkpoints/last.ckpt.")
-    return found[-1]
+    unfinished = [p for p in found if read_metrics(p.parent.parent).get("status") != "ok"]
+    if not unfinished:
+        raise ConfigError(
+            f"ckpt_path=last: every run in {runs_dir} finished (the newest is "
+            f"{found[-1].parent.parent}); to train one further, give ckpt_path=<its run dir> "
+            "with a higher trainer.max_epochs."
+        )
+    return unfinished[-1]
 
 
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """A run's metrics.json, or {} when it is missing or unreadable."""
+    try:
+        data = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Remove `*.tmp-<pid>` files of processes that no longer run (a `kill -9` mid-write)."""
+    removed = []
+    for path in Path(folder).glob("*.tmp-*"):
+        match = _TEMP.fullmatch(path.name)
+        if match and not _pid_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- reading and checking --------------------------------------------------------------------
 def read_checkpoint(path: str) -> dict[str, Any]:
     """The checkpoint's contents (on the CPU), or a clear error for a file that is not one."""
     import torch  # here, not at the top: resolving a path must not cost the torch import
 
     try:  # memory-mapped: the tensors are read only if touched (fit and eval load it again)
-        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as err:  # a truncated or foreign file: pickle, zip or EOF errors
         raise ConfigError(
             f"ckpt_path={path} is not a readable checkpoint ({type(err).__name__})."
         ) from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ConfigError(
+            f"ckpt_path={path} is not a Lightning checkpoint (a plain torch.save file?): give a "
+            "checkpoint that trainkit wrote (checkpoints/last.ckpt or best-*.ckpt of a run)."
+        )
+    if KEY not in ckpt:
+        raise ConfigError(
+            f"ckpt_path={path} is a Lightning checkpoint that trainkit did not write (it holds "
+            "no run config): resume or evaluate a checkpoint of a trainkit run."
+        )
+    return ckpt
 
 
 def check_compatible(ckpt: dict[str, Any], path: str, model_target: str, dims: dict) -> None:
@@ -85,3 +156,44 @@ def check_compatible(ckpt: dict[str, Any], path: str, model_target: str, dims: d
     if differ:
         detail = ", ".join(f"{k}: checkpoint {a}, data {b}" for k, (a, b) in differ.items())
         raise ConfigError(f"{path} was trained on data of other dimensions ({detail}).")
+
+
+# -- writing ---------------------------------------------------------------------------------
+def atomic_save(checkpoint: dict[str, Any], path: str | Path) -> None:
+    """torch.save into a temporary file beside `path`, fsync, then rename over `path`."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
+            fd = os.open(path.parent, os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
+        raise CheckpointWriteError(_write_error(path, err)) from err
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_error(path: Path, err: BaseException) -> str:
+    full = getattr(err, "errno", None) == errno.ENOSPC or "No space left" in str(err)
+    if not full and isinstance(err, RuntimeError):  # torch's zip writer hides the errno
+        try:
+            full = os.statvfs(path.parent).f_bavail == 0
+        except OSError:
+            full = False
+    why = "the disk is full" if full else " ".join(str(err).split())[:160]
+    return (
+        f"could not write the checkpoint {path} ({why}); the previous checkpoint in "
+        f"{path.parent} is intact: free space (or fix the folder's permissions) and resume."
+    )

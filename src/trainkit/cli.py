@@ -1,9 +1,10 @@
 """What train.py and eval.py share: run one job, turn failures into one line or a recorded,
-failed multirun job. Imports nothing heavy until the job runs."""
+failed multirun job, a fast `--help`, and a hint for a mistyped key. Imports nothing heavy until
+the job runs."""
 
 from __future__ import annotations
 
-import json
+import difflib
 import logging
 import math
 import sys
@@ -11,11 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from trainkit.errors import TrainkitError
+from trainkit.errors import ConfigError, TrainkitError
 
 log = logging.getLogger("trainkit")
 
@@ -23,10 +25,11 @@ log = logging.getLogger("trainkit")
 def run_job(job: Callable[[DictConfig], float], cfg: DictConfig) -> float:
     """Run `job(cfg)` and return its metric.
 
-    A single run ends a user error (TrainkitError) with `error: <one sentence>` and exit code 1;
-    any other exception keeps its traceback. In a multirun, a job that fails for any reason is
-    recorded as failed in its metrics.json (with the error) and returns NaN, so the sweep goes on
-    to the next job. Ctrl-C still stops the whole sweep.
+    A single run ends a user error (TrainkitError) with `error: <one sentence>` (on the console
+    and in the run's log file) and exit code 1; any other exception keeps its traceback. In a
+    multirun, a job that fails for any reason is recorded as failed in its metrics.json (with
+    the error) and returns NaN, so the sweep goes on to the next job. Ctrl-C still stops the
+    whole sweep; SIGTERM exits with 143, as a shell reports a process it ended.
     """
     from trainkit.config import check_config
 
@@ -36,58 +39,83 @@ def run_job(job: Callable[[DictConfig], float], cfg: DictConfig) -> float:
         return job(cfg)
     except SystemExit as stop:
         if type(stop).__name__ == "SIGTERMException":  # Lightning's; its exit code would be 0
-            sys.exit(143)  # 128 + SIGTERM, as a shell reports a process killed by SIGTERM
+            sys.exit(143)
         raise
+    except KeyboardInterrupt:  # before fit started (data loading, tuning): nothing to save
+        fail("interrupted before training started: nothing was trained or written", 130)
     except Exception as raw:
         err = user_error(raw)
         if not multirun:
             if isinstance(err, TrainkitError):
-                sys.exit(f"error: {err}")
+                fail(f"error: {err}", 1)
             raise
         record_failure(cfg, err)
         return math.nan
 
 
+def fail(message: str, code: int) -> None:
+    """End the process with `message` on stderr (one line) and in the run's log file."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+    print(message, file=sys.stderr)
+    sys.exit(code)
+
+
 def user_error(err: Exception) -> Exception:
-    """The TrainkitError behind Hydra's wrapping of errors raised while instantiating."""
+    """The error to report: the TrainkitError behind Hydra's wrapping of errors raised while
+    instantiating, or one sentence naming the config group whose object could not be built."""
     from hydra.errors import InstantiationException
 
-    cause = err
+    cause: BaseException = err
     while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
         cause = cause.__cause__
-    return cause if isinstance(cause, TrainkitError) else err
+    if isinstance(cause, TrainkitError) or not isinstance(err, InstantiationException):
+        return cause if isinstance(cause, Exception) else err
+    key = str(err).rpartition("full_key: ")[2].strip() or "?"
+    return build_error(key.split(".")[0], cause)
+
+
+def build_error(group: str, cause: BaseException) -> ConfigError:
+    """One sentence for an object that could not be built from config group `group`: its
+    error and what the command line set in that group."""
+    mine = [o for o in overrides() if o.lstrip("+~").startswith(f"{group}.")]
+    given = f"; the command line set {' '.join(mine)}" if mine else ""
+    return ConfigError(f"could not build the {group} from its config ({one_line(cause)}){given}.")
+
+
+def overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    text = " ".join(str(err).split())[:300]
     return text if isinstance(err, TrainkitError) else f"{type(err).__name__}: {text}"
 
 
 def record_failure(cfg: DictConfig, err: Exception) -> None:
     """Write metrics.json with status "failed" and the error; the full traceback goes to the log."""
+    from trainkit.run_files import write_metrics
+
     message = one_line(err)
     if isinstance(err, TrainkitError):
         log.error("job failed: %s", message)
     else:
         log.exception("job failed: %s", message)
-    out = Path(HydraConfig.get().runtime.output_dir)
-    summary = {
-        "status": "failed",
-        "error": message,
-        "overrides": list(HydraConfig.get().overrides.task),
-        "train": {},
-        "val": {},
-        "test": {},
-    }
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = {"status": "failed", "error": message, "overrides": overrides()}
+    summary.update(train={}, val={}, test={})
+    write_metrics(HydraConfig.get().runtime.output_dir, summary)
 
 
-HELP = """trainkit: train a model with PyTorch Lightning, configured by Hydra.
+# -- the command line, before Hydra --------------------------------------------------------
+HELP = {
+    "train": """trainkit: train a model with PyTorch Lightning, configured by Hydra.
 
   python train.py model=cnn trainer.max_epochs=5      pick a model, change a value
   python train.py -m model=cnn data.batch_size=32,64 trainer.max_epochs=3,5   a sweep
   python train.py --cfg job                          print the composed config
-  python eval.py ckpt_path=logs/train/runs/<time>    re-test a checkpoint (predict=true: CSV)
+  python eval.py --help                              re-test or predict from a checkpoint
 
 Config groups (group=option), from {conf}:
 {groups}
@@ -95,24 +123,110 @@ Also: hydra/launcher=joblib|submitit_slurm|submitit_local, hydra/sweeper=optuna
 (python train.py --hydra-help lists Hydra's own options).
 
 Runs are written to logs/<task_name>/runs/<time>/; view them with: tensorboard --logdir logs
-"""
+""",
+    "eval": """trainkit eval: re-test a checkpoint on a split, or write its predictions.
+
+  python eval.py ckpt_path=logs/train/runs/<time>            the run's best checkpoint, test split
+  python eval.py ckpt_path=<run dir or .ckpt file> split=val
+  python eval.py ckpt_path=<run dir> predict=true            predictions_<split>.csv
+  python eval.py ckpt_path=<run dir> data=mnist               another dataset of the same shape
+
+Settings (conf/eval.yaml):
+{settings}
+The model, its data, seed and split come from the checkpoint. Results: logs/eval/runs/<time>/
+(eval.json, predictions).
+""",
+}
 
 
-def start(main: Callable[[], Any], conf_dir: Path) -> None:
-    """The entry points' `__main__`: a fast `--help` (see print_help), else Hydra's main."""
-    if {"--help", "-h"} & set(sys.argv[1:]):
-        print_help(conf_dir)
+def start(main: Callable[[], Any], conf_dir: Path, config_name: str) -> None:
+    """The entry points' `__main__`: a fast `--help`, a hint for mistyped keys, then Hydra."""
+    args = sys.argv[1:]
+    if {"--help", "-h"} & set(args):
+        print_help(conf_dir, config_name)
         sys.exit(0)
+    hint = mistyped_key(args, conf_dir, config_name)
+    if hint:
+        print(f"error: {hint}", file=sys.stderr)
+        sys.exit(1)
     main()
 
 
-def print_help(conf_dir: str | Path) -> None:
-    """`python train.py --help`, without Hydra's help, which composes every config group
-    (about two seconds); this only lists the files of conf/ (a few milliseconds)."""
+def print_help(conf_dir: str | Path, config_name: str = "train") -> None:
+    """`--help` without Hydra's help, which composes every config group (about two seconds):
+    this only reads the files of conf/ (a few milliseconds)."""
     conf = Path(conf_dir)
+    if config_name == "eval":
+        settings, comment = [], []
+        for line in (conf / "eval.yaml").read_text().splitlines():
+            if line.startswith("# "):
+                comment.append(line[2:].strip())
+            elif line and line[0].isalpha() and not line.startswith(("defaults", "trainer")):
+                key, _, value = line.partition(":")
+                setting = f"{key}={value.strip()}"
+                settings.append(f"  {setting:<18} {' '.join(comment)}".rstrip())
+                comment = []
+            else:
+                comment = []
+        print(HELP["eval"].format(settings="\n".join(settings)))
+        return
     groups = []
     for folder in sorted(p for p in conf.rglob("*") if p.is_dir() and p.name != "hydra"):
         options = sorted(f.stem for f in folder.glob("*.yaml"))
         if options:
             groups.append(f"  {folder.relative_to(conf).as_posix()}: {', '.join(options)}")
-    print(HELP.format(conf=conf, groups="\n".join(groups)))
+    print(HELP["train"].format(conf=conf, groups="\n".join(groups)))
+
+
+def known_keys(conf_dir: Path, config_name: str) -> set[str]:
+    """Every key of the entry config and of the files of its config groups, as dotted paths
+    (trainer.max_epochs, data.batch_size, ...): a cheap index, read from conf/ without Hydra."""
+    conf = Path(conf_dir)
+    keys: set[str] = set()
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k != "defaults":
+                    keys.add(f"{prefix}{k}")
+                    walk(v, f"{prefix}{k}.")
+
+    walk(yaml.safe_load((conf / f"{config_name}.yaml").read_text()) or {}, "")
+    for path in conf.glob("*/**/*.yaml"):
+        group = path.relative_to(conf).parts[0]
+        keys.add(group)
+        if group in ("hydra", "experiment", "debug", "hparams_search"):
+            continue
+        text = path.read_text()
+        if "@package _global_" not in text:
+            walk(yaml.safe_load(text) or {}, f"{group}.")
+    return keys
+
+
+def mistyped_key(args: list[str], conf_dir: Path, config_name: str) -> str | None:
+    """A sentence for an override whose key is not in the config but close to one that is:
+    `max_epochs=5` -> trainer.max_epochs, `+trainer.epochs=5` -> trainer.max_epochs. None when
+    every key is known or new on purpose (Hydra reports the rest)."""
+    keys = None
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, _, value = arg.partition("=")
+        name = key.lstrip("+~")
+        if name.startswith("hydra.") or "/" in name or "@" in name:
+            continue
+        keys = keys if keys is not None else known_keys(conf_dir, config_name)
+        if name in keys or any(k.startswith(f"{name}.") for k in keys):
+            continue
+        group = name.split(".")[0]
+        if group in ("model", "data") and key.startswith("+"):
+            continue  # a model's or dataset's own argument (its __init__ says if it is wrong)
+        nested = sorted(k for k in keys if k.endswith(f".{name}"))
+        close = nested or difflib.get_close_matches(name, sorted(keys), n=2, cutoff=0.75)
+        if close:
+            return (
+                f"{key} is not a setting; did you mean "
+                + " or ".join(f"{k}={value}" for k in close[:2])
+                + "?"
+            )
+    return None

@@ -1,87 +1,111 @@
 """evaluate(cfg): re-test a checkpoint on a split, or write its predictions to CSV.
 
-Nothing about the model has to be typed again: trainkit stores the run's composed config in
-every checkpoint (see TrainkitModule.on_save_checkpoint), so the model class, its dimensions and
-its data (same split, same seed) are rebuilt from the checkpoint alone.
+Nothing about the model has to be typed again: every trainkit checkpoint holds the run's composed
+config (see callbacks/run_state.py) and the DataModule's learned state (class names and their
+order, vocabulary, normalisation). The model is rebuilt from the config, its data from the same
+config (same seed, same split) and prepared with the checkpoint's learned state - so a data file
+whose labels changed order is still read with the model's class map, and a label the model never
+saw stops with one sentence instead of a wrong score.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from hydra.utils import instantiate
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from omegaconf import DictConfig, OmegaConf
 
+from trainkit.budget import format_table
+from trainkit.callbacks.run_state import restore_data_state
 from trainkit.checkpoints import KEY, check_compatible, read_checkpoint, resolve_checkpoint
 from trainkit.errors import ConfigError
-from trainkit.training import split_metrics
+from trainkit.run_files import split_metrics, write_json
+from trainkit.training import build_model
 
 log = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
 
 
 def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
-    """Re-test or predict with the checkpoint `path` (default: what cfg.ckpt_path means)."""
+    """Re-test or predict with the checkpoint file `path` (default: what cfg.ckpt_path means;
+    see conf/eval.yaml)."""
     out_dir = Path(cfg.paths.output_dir)
     path = path or resolve_checkpoint(cfg.ckpt_path, prefer="best")
-    ckpt = read_checkpoint(path)
-    saved = (ckpt.get(KEY) or {}).get("config")
-    if not saved:
-        raise ConfigError(f"{path} was not written by trainkit (it holds no run config).")
-    if cfg.split not in ("train", "val", "test"):
+    if cfg.split not in SPLITS:
         raise ConfigError(f"split must be train, val or test, got {cfg.split!r}.")
+    ckpt = read_checkpoint(path)
+    run = OmegaConf.create(ckpt[KEY]["config"])
 
-    # The data: the checkpoint's (same seed, same split) unless data=... was given.
-    with open_dict(cfg):
-        cfg.seed = saved["seed"] if cfg.seed is None else cfg.seed
-    data_cfg = cfg.data if cfg.get("data") else OmegaConf.create(saved["data"])
+    # The data: the checkpoint's (same seed, same split, its learned state) unless data=... asks
+    # for another dataset (of the same dimensions).
+    data_cfg = cfg.data if cfg.get("data") else run.data
+    overrides = {"seed": run.seed if cfg.seed is None else cfg.seed}
     if cfg.batch_size is not None:
-        data_cfg = OmegaConf.merge(data_cfg, {"batch_size": cfg.batch_size})
-    datamodule: L.LightningDataModule = instantiate(data_cfg)
+        overrides["batch_size"] = cfg.batch_size
+    datamodule: L.LightningDataModule = instantiate(OmegaConf.merge(data_cfg, overrides))
+    if not cfg.get("data"):
+        restore_data_state(datamodule, ckpt)
     datamodule.prepare_data()
-    datamodule.setup("test")
+    datamodule.setup("fit")
 
-    # The model: its class and hyperparameters (dimensions included) from the checkpoint.
-    target = saved["model"]["_target_"]
-    check_compatible(ckpt, path, target, datamodule.dims)
-    model = get_class(target).load_from_checkpoint(path, map_location="cpu")
+    model = build_model(run, datamodule)
+    check_compatible(ckpt, path, run.model._target_, datamodule.dims)
+    model.on_load_checkpoint(ckpt)  # as Lightning loads a checkpoint: the hook, then the weights
+    model.load_state_dict(ckpt["state_dict"])
     trainer: L.Trainer = instantiate(cfg.trainer)
-    loader = datamodule.loader(cfg.split)
-
+    loader = split_loader(datamodule, cfg.split)
     summary: dict[str, Any] = {"checkpoint": path, "split": cfg.split, "data": data_cfg._target_}
     if cfg.predict:
+        if not is_overridden("predict_step", model, L.LightningModule):
+            raise ConfigError(
+                f"{type(model).__name__} has no predict_step: to write predictions, add one that "
+                "returns the model's output for a batch, e.g. `return self(batch[0]).softmax(-1)`."
+            )
         batches = trainer.predict(model, dataloaders=loader)
+        targets = torch.cat([batch[1] for batch in loader])
         csv_path = out_dir / f"predictions_{cfg.split}.csv"
-        write_predictions(csv_path, torch.cat(batches), datamodule, cfg.split)
-        summary.update(predictions=str(csv_path), value=math.nan)
+        write_predictions(csv_path, torch.cat(batches), targets, datamodule)
+        summary.update(predictions=str(csv_path), value=None)
         log.info("predictions written to %s", csv_path)
     else:
-        trainer.test(model, dataloaders=loader, verbose=True)
+        trainer.test(model, dataloaders=loader, verbose=False)
         metrics = split_metrics(trainer.callback_metrics).get("test", {})
-        summary.update(metrics={f"{cfg.split}/{k}": v for k, v in metrics.items()})
-        monitor = getattr(model, "monitor", "val/loss").partition("/")[2]
-        summary["value"] = metrics.get(monitor, math.nan)
-    (out_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+        summary["metrics"] = {f"{cfg.split}/{k}": v for k, v in metrics.items()}
+        rows = [(name, f"{value:.4f}") for name, value in summary["metrics"].items()]
+        log.info("%s\n%s", path, format_table(rows, ("metric", f"{cfg.split} split")))
+        monitor = run.model.get("monitor", "val/loss").partition("/")[2]
+        summary["value"] = metrics.get(monitor)
+    write_json(out_dir / "eval.json", summary)
     return summary
 
 
-def write_predictions(path: Path, outputs: torch.Tensor, datamodule, split: str) -> None:
+def split_loader(datamodule: L.LightningDataModule, split: str):
+    """The split's samples in order, each once (any DataModule: its own loaders otherwise)."""
+    if hasattr(datamodule, "loader"):
+        return datamodule.loader(split)
+    return getattr(datamodule, f"{split}_dataloader")()
+
+
+def write_predictions(
+    path: Path, outputs: torch.Tensor, targets: torch.Tensor, datamodule: L.LightningDataModule
+) -> None:
     """One row per sample: index, target, prediction (+ one probability column per class)."""
-    targets = datamodule.splits[split][-1]
-    names = getattr(datamodule, "class_names", None) or None
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         if outputs.dim() == 1:  # regression: values in the target's units
+            if hasattr(datamodule, "to_target_units"):
+                targets = datamodule.to_target_units(targets)
             writer.writerow(["index", "target", "prediction"])
             for i, (t, p) in enumerate(zip(targets.tolist(), outputs.tolist(), strict=True)):
                 writer.writerow([i, t, p])
             return
+        names = list(getattr(datamodule, "class_names", None) or [])
         classes = names or [str(c) for c in range(outputs.shape[1])]
         writer.writerow(["index", "target", "prediction", *(f"p_{c}" for c in classes)])
         for i, (t, probs) in enumerate(zip(targets.tolist(), outputs.tolist(), strict=True)):

@@ -17,7 +17,8 @@ class SweepReport(Callback):
     """report.md, report.csv and heatmap.png / line.png in hydra.sweep.dir after every sweep."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from trainkit.reports import fmt, sweep_report
+        from trainkit.reports import sweep_report
+        from trainkit.run_files import fmt
 
         try:
             report = sweep_report(config.hydra.sweep.dir)

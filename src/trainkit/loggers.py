@@ -1,46 +1,177 @@
-"""TensorBoard logger whose step-wise x axis is the iteration (training batches done).
+"""TensorBoard as trainkit shows it: one tag per quantity, on the iteration or the epoch axis.
 
-Lightning writes scalars against its count of optimizer steps. With accumulate_grad_batches=k
-that is k iterations per x unit, so step-wise curves of runs with different accumulation do not
-line up. This subclass writes them against the iteration instead: step-wise training metrics at
-the iteration that completes an optimizer step, validation at the iteration after which it ran.
-Lightning's LearningRateMonitor reports once per accumulating batch at the same step: only the
-first of those is kept. Everything else is Lightning's TensorBoardLogger.
+Lightning hands a logger `log_metrics(metrics, step)` with its count of optimizer steps as
+`step`, adds an `epoch` entry, and does not say whether the values are per step or per epoch.
+This logger is therefore also a Callback (trainkit passes it in both lists): its hooks tell it
+where the run is, so it can write what any LightningModule logs with `self.log` like this
+(README, "TensorBoard"):
+
+| tag                         | x axis    | written                                               |
+|-----------------------------|-----------|-------------------------------------------------------|
+| train/<name>                | iteration | values logged with on_step=True: at the first          |
+|                             |           | iteration, then every trainer.log_every_n_steps        |
+|                             |           | optimizer steps, at the iteration that completes it    |
+| train/lr, train/samples_per_sec | iteration | at the same points (the lr the step used)          |
+| val/<name>                  | iteration | after every validation, at the iteration it followed   |
+| test/<name>                 | iteration | once, after fit, at the run's last iteration           |
+| epoch/train_<name>          | epoch     | at the end of each epoch: values logged with           |
+|                             |           | on_epoch=True (their mean over the epoch)              |
+| epoch/val_<name>            | epoch     | at the end of each epoch that had a validation: the    |
+|                             |           | last validation of that epoch                          |
+
+An iteration is one training batch; epochs count from 1 (the first point of an epoch curve is
+the end of epoch 1). Lightning's `epoch` entry is not written, nor per-batch validation values.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
+from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.data import extract_batch_size
+
+EPOCH_VAL_RULE = (
+    "x = epoch e (counted from 1): the last validation that ran during epoch e; every "
+    "validation is in the val/ curves, by iteration"
+)
 
 
-class IterationTensorBoardLogger(TensorBoardLogger):
-    """`TensorBoardLogger` with x = iterations during fit; call `bind(trainer)` before fit."""
+def iteration(trainer: L.Trainer) -> int:
+    """Training batches started so far in this run, resumed runs included."""
+    return trainer.fit_loop.epoch_loop.batch_progress.total.ready
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+
+class IterationTensorBoardLogger(TensorBoardLogger, Callback):
+    """Lightning's TensorBoardLogger with trainkit's tags and axes (see the module docstring).
+
+    Outside a fit (no hooks called, e.g. a Trainer built by eval.py) it is Lightning's logger.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        TensorBoardLogger.__init__(self, *args, **kwargs)
         self._trainer: L.Trainer | None = None
-        self._last_step: dict[str, int] = {}
+        self._epoch_ending = False  # between on_train_epoch_end and Lightning's epoch log call
+        self._last_validation: dict[str, float] = {}  # of the current epoch
+        self._last_x: dict[str, int] = {}  # per tag: a point is never written twice
+        self._lr: dict[str, float] = {}  # used by the latest optimizer step
+        self._steps_seen = 0
+        self._samples, self._clock = 0, math.nan
 
-    def bind(self, trainer: L.Trainer) -> None:
-        self._trainer = trainer
+    @property
+    def state_key(self) -> str:
+        return "IterationTensorBoardLogger"
 
+    # -- what Lightning logs -------------------------------------------------------------------
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         trainer = self._trainer
-        if trainer is None or step is None:
+        if trainer is None:
             return super().log_metrics(metrics, step)
-        kept = {}
-        for key, value in metrics.items():
-            if key.endswith("_step") or key.startswith("lr-"):
-                if self._last_step.get(key) == step:
-                    continue  # the same optimizer step again (accumulating): keep the first
-                self._last_step[key] = step
-            kept[key] = value
-        if not kept:
-            return None
-        iteration = trainer.fit_loop.epoch_loop.batch_progress.total.ready
-        return super().log_metrics(kept, iteration)
+        values = {k: float(v) for k, v in metrics.items() if k != "epoch"}
+        if trainer.validating or trainer.testing:
+            values = {k: v for k, v in values.items() if not k.endswith("_step")}
+            if trainer.validating:
+                self._last_validation.update(values)
+            self._write(values, iteration(trainer))
+        elif self._epoch_ending:
+            epoch = trainer.current_epoch + 1
+            self._write({_epoch_tag(k): v for k, v in values.items()}, epoch)
+        else:
+            self._write({k.removesuffix("_step"): v for k, v in values.items()}, iteration(trainer))
+        return None
+
+    def _write(self, values: Mapping[str, float], x: int) -> None:
+        fresh = {k: v for k, v in values.items() if self._last_x.get(k) != x}
+        if fresh:
+            self._last_x.update(dict.fromkeys(fresh, x))
+            super().log_metrics(fresh, x)
+
+    # -- where the run is: Lightning calls these as it calls any callback's ---------------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._steps_seen = trainer.global_step
+        self._samples, self._clock = 0, time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_ending = False
+        if trainer.fit_loop.epoch_loop.batch_progress.current.ready == 0:
+            self._last_validation = {}  # a new epoch (not one resumed in its middle)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self._lr = learning_rates(optimizer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self._samples += extract_batch_size(batch)
+        stepped = trainer.global_step > self._steps_seen
+        self._steps_seen = trainer.global_step
+        first = iteration(trainer) == 1
+        n = trainer.log_every_n_steps
+        if not (first or (stepped and n and trainer.global_step % n == 0)):
+            return
+        if not self._lr and trainer.optimizers:  # before the first step: the lr it will use
+            self._lr = learning_rates(trainer.optimizers[0])
+        values = dict(self._lr)
+        now = time.perf_counter()
+        if not first:
+            values["train/samples_per_sec"] = self._samples / max(now - self._clock, 1e-9)
+        self._samples, self._clock = 0, now
+        if first:  # Lightning logs step values only after optimizer steps: the first point
+            step_values = {k: v for k, v in trainer.logged_metrics.items() if k != "epoch"}
+            values.update({k.removesuffix("_step"): float(v) for k, v in step_values.items()})
+        if trainer.is_global_zero:
+            self._write(values, iteration(trainer))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_ending = True  # Lightning's log call of the epoch's values comes next
+        if trainer.is_global_zero and self._last_validation:
+            epoch = trainer.current_epoch + 1
+            self._write({_epoch_tag(k): v for k, v in self._last_validation.items()}, epoch)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_ending = False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_validation": dict(self._last_validation)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._last_validation = dict(state_dict.get("last_validation", {}))
+
+
+def learning_rates(optimizer: Any) -> dict[str, float]:
+    """train/lr (and train/lr_group1, ... for more parameter groups) of an optimizer."""
+    return {
+        "train/lr" if i == 0 else f"train/lr_group{i}": float(group["lr"])
+        for i, group in enumerate(optimizer.param_groups)
+    }
+
+
+def _epoch_tag(key: str) -> str:
+    """ "train/loss_epoch" -> "epoch/train_loss"; "val/acc" -> "epoch/val_acc"."""
+    stage, _, name = key.removesuffix("_epoch").partition("/")
+    return f"epoch/{stage}_{name}" if name else f"epoch/{stage}"
+
+
+def write_hparams(loggers: list, cfg: Any, summary: dict[str, Any]) -> None:
+    """TensorBoard's HParams tab: the run's settings with its final metrics."""
+    from omegaconf import OmegaConf
+
+    groups = ("model", "data", "optimizer", "scheduler", "trainer")
+    params = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups if cfg.get(g)}
+    params["seed"] = summary["seed"]
+    metrics = {
+        f"hparams/{stage}_{name}": value
+        for stage in ("train", "val", "test")
+        for name, value in summary[stage].items()
+    }
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(params, metrics)
+            logger.save()

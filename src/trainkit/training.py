@@ -7,7 +7,6 @@ Trainer -> fit -> test with the best checkpoint -> metrics.json and TensorBoard 
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import math
 import os
@@ -20,18 +19,23 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
-from lightning.pytorch.core.saving import save_hparams_to_yaml
-from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf, open_dict
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from omegaconf import DictConfig, OmegaConf
 
-from trainkit import fast_hooks
-from trainkit.callbacks.budget import IterationBudget, actual_counts, plan_from_trainer
-from trainkit.checkpoint_io import AtomicCheckpointIO
-from trainkit.checkpoints import check_compatible, read_checkpoint, resolve_checkpoint
+from trainkit.callbacks.budget_table import BudgetTable, actual_counts, plan_from_trainer
+from trainkit.callbacks.checkpointing import AtomicCheckpointIO, LastCheckpoint
+from trainkit.callbacks.run_state import RunState, restore_data_state
+from trainkit.checkpoints import (
+    check_compatible,
+    read_checkpoint,
+    remove_stale_temp_files,
+    resolve_checkpoint,
+)
+from trainkit.cli import build_error
 from trainkit.distributed import install_hydra_ddp_fix
-from trainkit.errors import ConfigError
-from trainkit.profiler import NullProfiler
+from trainkit.errors import ConfigError, TrainkitError
+from trainkit.loggers import write_hparams
+from trainkit.run_files import split_metrics, write_metrics
 from trainkit.tuning import tune
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,9 @@ if logging.getLogger().handlers:
 # Lightning 2.6 on torch >= 2.10 warns about its own use of a torch API; nothing a user can do.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
+# Keys of a model config that are trainkit's (what to monitor), not the model's arguments.
+MONITOR_KEYS = ("monitor", "monitor_mode")
+
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test, write metrics.json into the run directory, and return its contents."""
@@ -50,57 +57,77 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     install_hydra_ddp_fix()  # DDP workers run this job's command (see trainkit.distributed)
 
     # 1. Threads for parallel local sweeps, then seed everything (0 is a seed; null draws one,
-    # recorded in metrics.json).
+    # recorded in metrics.json and in every checkpoint's config).
     set_threads_for_parallel_jobs()
-    with open_dict(cfg):
-        cfg.seed = L.seed_everything(cfg.seed, workers=True, verbose=False)
-    log.info("seed %d, run directory %s", cfg.seed, out_dir)
+    seed = L.seed_everything(cfg.seed, workers=True, verbose=False)
+    log.info("seed %d, run directory %s", seed, out_dir)
 
-    # 2. Data first: the model's dimensions come from it.
+    # 2. The checkpoint to resume, if any: read first, so that the data is prepared the way it
+    # was for that run (its class names, vocabulary, normalisation).
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), "last", out_dir.parent)
+    checkpoint = read_checkpoint(ckpt_path) if ckpt_path else None
+
+    # 3. Data first: the model's dimensions come from it.
     datamodule: L.LightningDataModule = instantiate(cfg.data)
+    if checkpoint is not None:
+        remove_stale_temp_files(Path(ckpt_path).parent)
+        restore_data_state(datamodule, checkpoint)
     datamodule.prepare_data()
     datamodule.setup("fit")
 
-    # 3. The model, built with the data's dimensions (input shape, classes, vocabulary size);
-    # optionally Lightning's batch-size and LR finders (tune.*), whose findings are used.
+    # 4. The model, given the data's dimensions it takes; optionally Lightning's batch-size and
+    # LR finders (tune.*), whose findings are used; optionally compiled.
     model = build_model(cfg, datamodule)
-    tuned = tune(cfg, model, datamodule, out_dir)
-    with open_dict(cfg):
-        cfg.optimizer.lr = model.lr
-        cfg.data.batch_size = datamodule.batch_size
-    model.run_config = OmegaConf.to_container(cfg, resolve=True)  # saved in every checkpoint
-
-    # 4. Callbacks, loggers, Trainer.
-    trainer, callbacks, loggers = build_trainer(cfg)
-
-    # 5. Check the budget (a clear sentence instead of Lightning's traceback for an impossible
-    # validation interval), fit (resuming when ckpt_path is set), then test the best checkpoint.
-    plan_from_trainer(trainer, datamodule)
-    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), "last", out_dir.parent)
-    if ckpt_path:
-        check_compatible(read_checkpoint(ckpt_path), ckpt_path, cfg.model._target_, datamodule.dims)
+    if checkpoint is not None:
+        check_compatible(checkpoint, ckpt_path, cfg.model._target_, datamodule.dims)
+        check_not_finished(checkpoint, ckpt_path, cfg.trainer)
+        if any((cfg.get("tune") or {}).get(k) for k in ("lr_find", "batch_size")):
+            raise ConfigError(
+                "tune.* with ckpt_path: a resumed run keeps the learning rate and batch size it "
+                "was started with; drop tune.lr_find / tune.batch_size to resume."
+            )
         log.info("resuming from %s", ckpt_path)
-    best_ckpt, last = checkpoint_callbacks(callbacks)
-    if last is not None and HydraConfig.initialized():
-        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
-        last.resume_hint = " ".join(["python train.py", *overrides, f"ckpt_path={out_dir}"])
+    tuned = tune(cfg, model, datamodule, out_dir)
+    fitted_model = torch.compile(model) if cfg.get("compile") else model
+
+    # 5. Callbacks, loggers, Trainer; the budget (a clear sentence for an impossible one).
+    run_config = record_of_run(cfg, seed, model, datamodule)
+    trainer, callbacks, loggers = build_trainer(cfg, RunState(run_config))
+    plan = plan_from_trainer(trainer, datamodule)
+    if plan.val_mode == "off":
+        without_validation(trainer)
+
+    # 6. Fit (resuming when ckpt_path is set), then test the best checkpoint.
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(fitted_model, datamodule=datamodule, ckpt_path=ckpt_path)
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C / SIGTERM: last.ckpt is written
+        write_metrics(out_dir, summarize(cfg, trainer, model, seed, ckpt_path, "interrupted"))
+        raise
     fit_seconds = time.perf_counter() - start
     results = split_metrics(trainer.callback_metrics)
-
-    best = best_ckpt.best_model_path if best_ckpt else ""
-    if cfg.get("test") and datamodule.split_sizes().get("test", 0) > 0 and not trainer.interrupted:
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=True)
+    fitted = summarize(cfg, trainer, model, seed, ckpt_path, "ok", results, fit_seconds, tuned)
+    best = next((c for c in trainer.callbacks if is_best_checkpoint(c)), None)
+    if cfg.get("test") and datamodule.split_sizes().get("test", 0) > 0:
+        best_path = best.best_model_path if best else ""
+        try:
+            trainer.test(fitted_model, datamodule=datamodule, ckpt_path=best_path or None)
+        except (KeyboardInterrupt, SystemExit):
+            log.warning(
+                "interrupted while testing: last.ckpt holds the final weights of fit; test the "
+                "run later with: python eval.py ckpt_path=%s",
+                out_dir,
+            )
+            write_metrics(out_dir, summarize(cfg, trainer, model, seed, ckpt_path, "interrupted"))
+            raise
         results["test"] = split_metrics(trainer.callback_metrics).get("test", {})
 
-    # 6. Record what happened.
-    summary = summarize(cfg, trainer, model, callbacks, results, fit_seconds)
-    summary["tuned"] = tuned
-    summary["resumed_from"] = ckpt_path
+    # 7. Record what happened (the counts as fit left them: testing the best checkpoint restores
+    # the callbacks' state of that checkpoint).
+    summary = {**fitted, "test": results.get("test", {})}
     if trainer.is_global_zero:
-        (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-        log_hparams(loggers, cfg, summary)
+        write_metrics(out_dir, summary)
+        write_hparams(loggers, cfg, summary)
         log.info("metrics written to %s", out_dir / "metrics.json")
     return summary
 
@@ -123,118 +150,122 @@ def set_threads_for_parallel_jobs() -> None:
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """Instantiate cfg.model with the data's dimensions and the optimizer/scheduler configs."""
+    """Instantiate cfg.model with what its __init__ accepts of the data's dimensions and of the
+    optimizer/scheduler configs (a module that builds its own optimizer takes neither)."""
     dims = datamodule.dims
-    clash = sorted(set(dims) & set(cfg.model))
+    model_cfg = OmegaConf.masked_copy(cfg.model, [k for k in cfg.model if k not in MONITOR_KEYS])
+    clash = sorted(set(dims) & set(model_cfg))
     if clash:
         raise ConfigError(
-            f"model config sets {clash}, which come from the data; remove them from conf/model/."
+            f"the model config sets {clash}, which come from the data; remove them from "
+            "conf/model/ (or from the command line)."
         )
     model_cls = get_class(cfg.model._target_)
     params = inspect.signature(model_cls.__init__).parameters
-    needed = [
-        n for n, p in params.items() if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    given: dict[str, Any] = {k: v for k, v in dims.items() if k in params or takes_any}
+    for group in ("optimizer", "scheduler"):
+        if group in params:
+            value = cfg.get(group)
+            given[group] = OmegaConf.to_container(value, resolve=True) if value else None
+    if "optimizer" not in params:
+        log.info(
+            "%s builds its own optimizer (its __init__ takes no `optimizer`): the optimizer "
+            "and scheduler configs are not used",
+            model_cls.__name__,
+        )
+    required = [
+        n
+        for n, p in list(params.items())[1:]
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
-    missing = [n for n in needed[1:] if n not in dims and n not in ("optimizer",)]
+    missing = [n for n in required if n not in given and n not in model_cfg]
     if missing:
         raise ConfigError(
-            f"{model_cls.__name__} needs {missing} from the data, but {type(datamodule).__name__} "
-            f"provides {sorted(dims)}: pick a matching pair (e.g. model=text with a text dataset)."
+            f"{model_cls.__name__} needs {missing}, which neither {type(datamodule).__name__} "
+            f"provides (it gives {sorted(dims)}) nor the model config sets: pick a matching "
+            "pair (e.g. model=text with a text dataset) or set them in the model's config."
         )
-    scheduler = (
-        OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None
-    )
-    return instantiate(
-        cfg.model,
-        **dims,
-        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-        scheduler=scheduler or None,
-        _recursive_=False,  # the optimizer/scheduler configs are built in configure_optimizers
-        _convert_="all",
-    )
+    # the model's own nested configs are instantiated; the optimizer/scheduler stay plain dicts
+    factory = instantiate(model_cfg, _partial_=True, _convert_="all")
+    try:
+        return factory(**given)
+    except TrainkitError:
+        raise
+    except Exception as err:  # e.g. a negative layer width: name the setting, not torch's line
+        raise build_error("model", err) from err
 
 
-def build_trainer(cfg: DictConfig) -> tuple[L.Trainer, list, list]:
-    """The Trainer with the configured callbacks and loggers (TensorBoard bound to the Trainer)."""
-    fast_hooks.install()
+def check_not_finished(checkpoint: dict[str, Any], path: str, trainer_cfg: DictConfig) -> None:
+    """A resume that would train nothing is a mistake: say so instead of finishing 'ok'."""
+    epochs, steps = checkpoint.get("epoch", 0), checkpoint.get("global_step", 0)
+    done_epoch = checkpoint.get("loops", {}).get("fit_loop", {})
+    done_epoch = done_epoch.get("epoch_progress", {}).get("current", {}).get("completed", epochs)
+    max_epochs, max_steps = trainer_cfg.get("max_epochs"), trainer_cfg.get("max_steps", -1)
+    if max_epochs not in (None, -1) and done_epoch >= max_epochs:
+        raise ConfigError(
+            f"{path} has already trained {done_epoch} epoch(s); to continue, set "
+            f"trainer.max_epochs above {done_epoch} (it is {max_epochs})."
+        )
+    if max_steps not in (None, -1) and steps >= max_steps:
+        raise ConfigError(
+            f"{path} has already made {steps} optimizer steps; to continue, set "
+            f"trainer.max_steps above {steps} (it is {max_steps})."
+        )
+
+
+def record_of_run(
+    cfg: DictConfig, seed: int, model: L.LightningModule, datamodule: L.LightningDataModule
+) -> dict[str, Any]:
+    """The composed config as this run trains: the seed it drew, and the learning rate and
+    batch size the finders chose. Saved in every checkpoint, so eval.py needs nothing else."""
+    record = OmegaConf.to_container(cfg, resolve=True)
+    record["seed"] = seed
+    if "batch_size" in record.get("data", {}):
+        record["data"]["batch_size"] = datamodule.batch_size
+    optimizer = model.hparams.get("optimizer")
+    if isinstance(optimizer, dict) and record.get("optimizer"):
+        record["optimizer"]["lr"] = optimizer["lr"]
+    return record
+
+
+def build_trainer(cfg: DictConfig, *extra: Callback) -> tuple[L.Trainer, list, list]:
+    """The Trainer with the configured callbacks and loggers (plus `extra` callbacks)."""
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
-    # Lightning refuses a progress bar it cannot show and an LR monitor with nowhere to write.
+    # Lightning refuses a progress bar it cannot show
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    if not loggers:
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer: L.Trainer = instantiate(
-        cfg.trainer,
+    # trainkit's TensorBoard logger is also a callback: its hooks tell it where the run is
+    callbacks += [*extra, *(lg for lg in loggers if isinstance(lg, Callback))]
+    # objects are passed to the built Trainer, not through Hydra (which would turn the lists
+    # into ListConfigs that Lightning 2.4 refuses)
+    make_trainer = instantiate(cfg.trainer, _partial_=True, _convert_="all")
+    trainer: L.Trainer = make_trainer(
         callbacks=callbacks,
         logger=loggers or False,
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-        profiler=cfg.trainer.get("profiler") or NullProfiler(),
         plugins=[AtomicCheckpointIO(background=cfg.get("checkpoint_in_background", True))],
     )
-    for logger in loggers:
-        if hasattr(logger, "bind"):
-            logger.bind(trainer)
     return trainer, callbacks, loggers
 
 
-def checkpoint_callbacks(callbacks: list) -> tuple[ModelCheckpoint | None, ModelCheckpoint | None]:
-    """(the one keeping the best checkpoint by a monitored metric, the one keeping the latest)."""
-    ckpts = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
-    best = next((c for c in ckpts if c.monitor is not None), None)
-    last = next((c for c in ckpts if c.monitor is None), None)
-    return best, last
+def is_best_checkpoint(callback: Callback) -> bool:
+    return isinstance(callback, ModelCheckpoint) and callback.monitor is not None
 
 
-def split_metrics(metrics: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
-    """{"train/loss_epoch": t, "val/acc": t} -> {"train": {"loss": ...}, "val": {"acc": ...}}."""
-    out: dict[str, dict[str, float]] = {}
-    for key, value in sorted(metrics.items()):
-        stage, _, name = key.partition("/")
-        if not name or name.endswith("_step"):
-            continue
-        out.setdefault(stage, {})[name.removesuffix("_epoch")] = float(value)
-    return out
-
-
-def summarize(
-    cfg: DictConfig,
-    trainer: L.Trainer,
-    model: L.LightningModule,
-    callbacks: list,
-    results: dict[str, dict[str, float]],
-    fit_seconds: float,
-) -> dict[str, Any]:
-    budget = next((c for c in callbacks if isinstance(c, IterationBudget)), None)
-    checkpoint, last = checkpoint_callbacks(callbacks)
-    counts = budget.actual if budget and budget.actual else actual_counts(trainer, 0)
-    best_score = checkpoint.best_model_score if checkpoint else None
-    # every process trains on an equal (padded) shard: this process's count x the processes
-    samples = getattr(model, "samples_seen", 0) * trainer.world_size
-    return {
-        "status": "interrupted" if trainer.interrupted else "ok",
-        "model": cfg.model._target_,
-        "data": cfg.data._target_,
-        "seed": int(cfg.seed),
-        "run_dir": str(cfg.paths.output_dir),
-        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
-        "train": results.get("train", {}),
-        "val": results.get("val", {}),
-        "test": results.get("test", {}),
-        "monitor": getattr(model, "monitor", None),
-        "best_score": None if best_score is None else float(best_score),
-        "best_model_path": checkpoint.best_model_path if checkpoint else "",
-        "last_model_path": str(last.path) if last and last.path.is_file() else "",
-        "global_step": trainer.global_step,
-        "epochs": counts["epochs"],
-        "iterations": counts["iterations"],
-        "validations": counts["validations"] if budget else None,
-        "fit_seconds": round(fit_seconds, 3),
-        "train_samples_seen": samples,
-        "train_samples_per_second": round(samples / fit_seconds, 1) if fit_seconds > 0 else None,
-        "plan": budget.plan.as_dict() if budget and budget.plan else None,
-        "model_report": model.final_report() if hasattr(model, "final_report") else {},
-    }
+def without_validation(trainer: L.Trainer) -> None:
+    """No validation in this run (no val split, or limit_val_batches=0): nothing to pick a best
+    checkpoint or stop early on; the run trains its whole budget and tests its last weights."""
+    dropped = [
+        c for c in trainer.callbacks if isinstance(c, EarlyStopping) or is_best_checkpoint(c)
+    ]
+    if dropped:
+        log.info(
+            "no validation in this run: early stopping and the best checkpoint are off; the "
+            "run trains its whole budget and is tested with its last weights"
+        )
+        trainer.callbacks = [c for c in trainer.callbacks if c not in dropped]
 
 
 def optimized_value(summary: dict[str, Any], metric: str) -> float:
@@ -246,23 +277,57 @@ def optimized_value(summary: dict[str, Any], metric: str) -> float:
     return float(summary.get(stage, {}).get(name, math.nan))
 
 
-def log_hparams(loggers: list, cfg: DictConfig, summary: dict[str, Any]) -> None:
-    """TensorBoard's HParams tab: the run's settings with its final metrics (no -1 placeholder)."""
-    groups = ("model", "data", "optimizer", "scheduler", "trainer")
-    params = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups if cfg.get(g)}
-    params["seed"] = summary["seed"]
-    metrics = {
-        f"hparams/{stage}_{name}": value
-        for stage in ("train", "val", "test")
-        for name, value in summary[stage].items()
+def summarize(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    seed: int,
+    resumed_from: str | None,
+    status: str,
+    results: dict[str, dict[str, float]] | None = None,
+    fit_seconds: float | None = None,
+    tuned: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What metrics.json records about the run."""
+    results = results if results is not None else split_metrics(trainer.callback_metrics)
+    budget = next((c for c in trainer.callbacks if isinstance(c, BudgetTable)), None)
+    best = next((c for c in trainer.callbacks if is_best_checkpoint(c)), None)
+    last = next((c for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
+    counts = actual_counts(trainer, budget.validations if budget else None)
+    samples = budget.samples_seen * trainer.world_size if budget else None  # equal shards
+    monitor, mode = monitor_of(cfg)
+    score = best.best_model_score if best else None
+    fit_seconds = round(fit_seconds, 3) if fit_seconds else None
+    return {
+        "status": status,
+        "model": cfg.model._target_,
+        "data": cfg.data._target_,
+        "seed": seed,
+        "run_dir": str(cfg.paths.output_dir),
+        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        "resumed_from": resumed_from,
+        "train": results.get("train", {}),
+        "val": results.get("val", {}),
+        "test": results.get("test", {}),
+        "monitor": monitor,
+        "monitor_mode": mode,
+        "best_score": None if score is None else float(score),
+        "best_model_path": best.best_model_path if best else "",
+        "last_model_path": str(last.path) if last and last.path.is_file() else "",
+        "global_step": trainer.global_step,
+        **counts,
+        "fit_seconds": fit_seconds,
+        "train_samples_seen": samples,
+        "train_samples_per_second": round(samples / fit_seconds, 1)
+        if samples and fit_seconds
+        else None,
+        "plan": budget.plan.as_dict() if budget and budget.plan else None,
+        "tuned": tuned or {},
+        "model_report": model.final_report() if hasattr(model, "final_report") else {},
     }
-    if summary["best_score"] is not None:
-        metrics["hparams/best_score"] = summary["best_score"]
-    for logger in loggers:
-        if isinstance(logger, TensorBoardLogger):
-            # nested: Lightning flattens them ("model/hidden") and turns lists into strings
-            logger.log_hyperparams(params, metrics)
-            logger.save()  # flushes the event file
-            # Lightning's save() writes hparams.yaml only if it does not exist yet, and the end of
-            # fit already wrote it (empty: the model logs no hparams, see save_hyperparameters)
-            save_hparams_to_yaml(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, logger.hparams)
+
+
+def monitor_of(cfg: DictConfig) -> tuple[str, str]:
+    """The metric the best checkpoint, early stopping and sweeps watch, and its direction: the
+    model config's `monitor` / `monitor_mode` (default val/loss, min)."""
+    return cfg.model.get("monitor", "val/loss"), cfg.model.get("monitor_mode", "min")

@@ -1,10 +1,10 @@
 """Lightning's TQDM progress bar, redrawn at most every `min_interval` seconds (not every N
-batches: fast iterations do not pay for redraws, slow ones still show every batch), and also
-showing the latest step-wise training loss, which trainkit writes straight to the loggers (see
-TrainkitModule.write_step_metrics)."""
+batches: fast iterations do not pay for redraws, slow ones still show every batch). The last
+iteration of an epoch is always drawn."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -16,7 +16,7 @@ class ProgressBar(TQDMProgressBar):
     def __init__(self, min_interval: float = 0.25, **kwargs: Any) -> None:
         super().__init__(refresh_rate=1, **kwargs)
         self.min_interval = min_interval
-        self._last_draw = 0.0
+        self._last_draw = -math.inf  # time.monotonic() of the last draw
         self._epoch_batches: float = 0  # iterations this epoch will run (its last is drawn)
 
     def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
@@ -33,9 +33,3 @@ class ProgressBar(TQDMProgressBar):
             return
         self._last_draw = now
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-
-    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
-        items = super().get_metrics(trainer, pl_module)
-        for key, value in getattr(pl_module, "latest_step_metrics", {}).items():
-            items[key] = f"{value:.4g}"
-        return items

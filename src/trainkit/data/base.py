@@ -1,29 +1,40 @@
-"""What every in-memory DataModule shares: deterministic splits and whole-batch loading.
+"""What every in-memory DataModule shares: deterministic splits, whole-batch loading, and the
+state a checkpoint keeps.
 
 A dataset that fits in memory is held as a few tensors (inputs, targets). Instead of indexing one
 sample at a time and collating, the loader draws a batch of indices and slices every tensor once:
-`x[idx], y[idx]`. The shuffling order of epoch `e` is a function of (seed, e) alone, so a resumed
-run sees the same batches as an uninterrupted one.
+`x[idx], y[idx]`. The shuffling order of epoch `e` is a function of (seed, e) alone, and the
+DataModule's state in a checkpoint records how far into its epoch the run is, so a run resumed in
+the middle of an epoch sees the same batches as an uninterrupted one.
+
+What a DataModule learns from its training split - class names and their order, a vocabulary,
+normalisation statistics - goes into `self.fitted` (plain lists and numbers). Lightning saves it
+in every checkpoint (`state_dict`); a resumed run and eval.py hand it back (`load_state_dict`)
+before `setup`, so the data is prepared exactly as the model was trained on it, or a mismatch
+(a label the model never saw) stops with one sentence.
 
 To add a dataset: subclass `InMemoryDataModule`, implement `load_splits()` (return a dict of
-split name -> tuple of tensors, preprocessed with statistics of the training split only) and
-`dims` (what the model needs to know: input shape, number of classes, ...).
+split name -> tuple of tensors, preprocessed with statistics of the training split only, kept
+in `self.fitted`) and `dims` (what the model needs to know: input shape, number of classes, ...).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from trainkit.budget import limited, num_batches
+from trainkit.budget import num_batches
+from trainkit.config import check_batch_size, check_workers
 from trainkit.errors import ConfigError, DataError
 
-SPLITS = ("train", "val", "test")
+MID_EPOCH_WARNING = "You're resuming from a checkpoint that ended before the epoch ended"
 
 
 def download_error(
@@ -124,10 +135,8 @@ class InMemoryDataModule(L.LightningDataModule):
         test_fraction: float = 0.15,
     ) -> None:
         super().__init__()
-        if batch_size <= 0:
-            raise ConfigError(f"data.batch_size must be a positive integer, got {batch_size}.")
-        if num_workers < 0:
-            raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}.")
+        check_batch_size(batch_size)
+        check_workers(num_workers)
         for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0.0 <= frac < 1.0:
                 raise ConfigError(f"data.{name} must be in [0, 1), got {frac}.")
@@ -141,7 +150,8 @@ class InMemoryDataModule(L.LightningDataModule):
         self.seed = 0 if seed is None else int(seed)
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.splits: dict[str, tuple[torch.Tensor, ...]] | None = None
-        self._resume_after = 0
+        self.fitted: dict[str, Any] = {}  # learned from the training split (see the docstring)
+        self._resume_position: dict[str, int] = {}  # of a checkpoint, for the next train epoch
 
     # -- to implement ------------------------------------------------------------------------
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
@@ -154,6 +164,39 @@ class InMemoryDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     # -- Lightning hooks ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Saved by Lightning in every checkpoint: what the data learned from its training split,
+        and how far into its epoch the run is (the batches done, of how many)."""
+        state: dict[str, Any] = {"fitted": self.fitted}
+        trainer = self.trainer
+        if trainer is not None and trainer.training:
+            done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            state["position"] = {
+                "batches_done": done,
+                "epoch_batches": trainer.num_training_batches,
+            }
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A checkpoint's state: call it before `setup` to prepare the data as the checkpoint's
+        model was trained on it; Lightning calls it again when fit resumes, and the next training
+        epoch then goes on after the batches it had done. The order of an epoch depends only on
+        seed and epoch, so they are the same ones, and the run continues exactly: Lightning's
+        warning that a mid-epoch resume is unreliable does not apply."""
+        self._resume_position = dict(state_dict.get("position") or {})
+        if self._resume_position:
+            warnings.filterwarnings("ignore", message=MID_EPOCH_WARNING)
+        fitted = state_dict.get("fitted") or {}
+        if self.splits is not None and fitted and fitted != self.fitted:
+            changed = sorted(
+                k for k in {*fitted, *self.fitted} if fitted.get(k) != self.fitted.get(k)
+            )
+            raise DataError(
+                f"the data differs from the checkpoint's ({', '.join(changed)} changed since it "
+                f"was written): resume with the data the run was trained on."
+            )
+        self.fitted = dict(fitted)
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
             splits = self.load_splits()
@@ -167,16 +210,11 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         loader = self._loader("train", shuffle=self.shuffle, drop_last=self.drop_last)
-        limit = self.trainer.limit_train_batches if self.trainer is not None else None
-        if self._resume_after < limited(len(loader), limit):  # an epoch's end starts a new one
-            loader.sampler.skip = self._resume_after
-        self._resume_after = 0
+        position, self._resume_position = self._resume_position, {}
+        done = position.get("batches_done", 0)
+        if done < position.get("epoch_batches", 0):  # an epoch's end starts a new one
+            loader.sampler.skip = done
         return loader
-
-    def resume_train_after(self, batches: int) -> None:
-        """A resume mid-epoch: the next training epoch starts after its first `batches` batches
-        (the order of an epoch depends only on seed and epoch, so they are the ones done)."""
-        self._resume_after = batches
 
     def val_dataloader(self) -> DataLoader:
         return self.loader("val")

@@ -3,9 +3,12 @@ bundled diabetes table. Both work offline."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from trainkit.data.base import InMemoryDataModule, split_indices
+from trainkit.errors import DataError
 
 
 class TabularRegressionDataModule(InMemoryDataModule):
@@ -19,7 +22,6 @@ class TabularRegressionDataModule(InMemoryDataModule):
         super().__init__(**loader)
         self.standardize = standardize
         self.standardize_target = standardize_target
-        self.target_mean, self.target_std = 0.0, 1.0
 
     def load_arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return features (N, F) float32 and target (N,) float32."""
@@ -28,22 +30,46 @@ class TabularRegressionDataModule(InMemoryDataModule):
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
         x, y = self.load_arrays()
         idx = split_indices(len(y), self.val_fraction, self.test_fraction, self.seed)
-        xt, yt = x[idx["train"]], y[idx["train"]]
-        if self.standardize:
-            mean, std = xt.mean(0), xt.std(0).clamp_min(1e-12)
-            x = (x - mean) / std
-        if self.standardize_target:
-            self.target_mean, self.target_std = yt.mean().item(), max(yt.std().item(), 1e-12)
-            y = (y - self.target_mean) / self.target_std
+        if "target_mean" not in self.fitted:  # else: the checkpoint's statistics
+            self.fitted.update(self.training_statistics(x[idx["train"]], y[idx["train"]]))
+        f = self.fitted
+        if len(f["feature_mean"]) != x.shape[1]:
+            raise DataError(
+                f"the data has {x.shape[1]} features, but the checkpoint's model was trained "
+                f"on {len(f['feature_mean'])}: use the data it was trained on."
+            )
+        x = (x - torch.tensor(f["feature_mean"])) / torch.tensor(f["feature_std"])
+        y = (y - f["target_mean"]) / f["target_std"]
         return {name: (x[i], y[i]) for name, i in idx.items()}
+
+    def training_statistics(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        """Mean and std of the training split's features and target (0 and 1 for what is not
+        standardised)."""
+        n = x.shape[1]
+        mean, std = [0.0] * n, [1.0] * n
+        if self.standardize:
+            mean, std = x.mean(0).tolist(), x.std(0).clamp_min(1e-12).tolist()
+        y_mean, y_std = 0.0, 1.0
+        if self.standardize_target:
+            y_mean, y_std = y.mean().item(), max(y.std().item(), 1e-12)
+        return {
+            "feature_mean": mean,
+            "feature_std": std,
+            "target_mean": y_mean,
+            "target_std": y_std,
+        }
+
+    def to_target_units(self, y: torch.Tensor) -> torch.Tensor:
+        """Targets as the loaders give them (standardised) back in the data's own units."""
+        return y * self.fitted["target_std"] + self.fitted["target_mean"]
 
     @property
     def dims(self) -> dict:
         self.setup()
         return {
             "in_features": self.splits["train"][0].shape[1],
-            "target_mean": self.target_mean,
-            "target_std": self.target_std,
+            "target_mean": self.fitted["target_mean"],
+            "target_std": self.fitted["target_std"],
         }
 
 

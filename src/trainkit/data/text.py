@@ -70,6 +70,21 @@ def encode(
     return ids[:max_length]
 
 
+def relabel(
+    corpus: dict[str, tuple[list[str], list[int]]], names: list[str], trained: list[str]
+) -> dict[str, tuple[list[str], list[int]]]:
+    """Label ids of `corpus` (ids into `names`) as ids into `trained`, the classes a model was
+    trained on; a label that is not among them is an error."""
+    unknown = sorted(set(names) - set(trained))
+    if unknown:
+        raise DataError(
+            f"the data has the label(s) {unknown}, which the checkpoint's model was not trained "
+            f"on (its classes: {trained}); use data with those classes."
+        )
+    ids = [trained.index(name) for name in names]
+    return {split: (texts, [ids[y] for y in labels]) for split, (texts, labels) in corpus.items()}
+
+
 class TextBatches(TensorBatches):
     """Padded ids, lengths and labels; each batch is cut to its longest document."""
 
@@ -108,17 +123,28 @@ class TextDataModule(InMemoryDataModule):
         self.min_freq, self.max_vocab_size = min_freq, max_vocab_size
         self.ngrams, self.bigram_buckets, self.max_length = ngrams, bigram_buckets, max_length
         self.vocab: Vocabulary | None = None
-        self.class_names: list[str] = []
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.fitted.get("class_names", []))
 
     def load_corpus(self) -> tuple[dict[str, tuple[list[str], list[int]]], list[str]]:
         """Return ({split: (texts, labels)}, class_names); "train" is required."""
         raise NotImplementedError
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
-        corpus, self.class_names = self.load_corpus()
+        corpus, class_names = self.load_corpus()
         corpus = self._carve_missing_splits(corpus)
+        if "class_names" in self.fitted:  # the checkpoint's classes, in its order
+            corpus = relabel(corpus, class_names, self.fitted["class_names"])
+        else:
+            self.fitted["class_names"] = list(class_names)
         tokens = {name: [tokenize(t) for t in texts] for name, (texts, _) in corpus.items()}
-        self.vocab = Vocabulary.build(tokens["train"], self.min_freq, self.max_vocab_size)
+        if "vocab" in self.fitted:
+            self.vocab = Vocabulary(self.fitted["vocab"])
+        else:
+            self.vocab = Vocabulary.build(tokens["train"], self.min_freq, self.max_vocab_size)
+            self.fitted["vocab"] = self.vocab.itos[2:]
         return {
             name: self._to_tensors(tokens[name], labels) for name, (_, labels) in corpus.items()
         }

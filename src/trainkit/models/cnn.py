@@ -48,7 +48,8 @@ def build_cnn(
 
 
 class ImageClassifier(ClassifierModule):
-    """CNN classifier. `input_shape` (C, H, W) and `num_classes` come from the DataModule."""
+    """CNN classifier. `input_shape` (C, H, W) and `num_classes` come from the DataModule;
+    `optimizer` and `scheduler` from conf/optimizer/ and conf/scheduler/ (see optim.py)."""
 
     def __init__(
         self,
@@ -57,8 +58,9 @@ class ImageClassifier(ClassifierModule):
         channels: list[int] = (32, 64),
         hidden: int = 128,
         dropout: float = 0.25,
-        **base: Any,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(num_classes=num_classes, **base)
-        self.save_hyperparameters(logger=False)
+        super().__init__(num_classes)
+        self.save_hyperparameters()
         self.net = build_cnn(list(input_shape), num_classes, list(channels), hidden, dropout)

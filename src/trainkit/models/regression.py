@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
-from trainkit.models.base import TrainkitModule
+from trainkit.models.optim import configure_optimizers
+
+SGD = {"_target_": "torch.optim.SGD", "lr": 0.05, "momentum": 0.9}
 
 
 def build_mlp(in_features: int, hidden: list[int], dropout: float) -> nn.Sequential:
@@ -22,9 +25,11 @@ def build_mlp(in_features: int, hidden: list[int], dropout: float) -> nn.Sequent
     return nn.Sequential(*layers)
 
 
-class Regressor(TrainkitModule):
-    """Trained on the (possibly standardised) target with MSE; MSE, MAE and R2 are reported in
-    the target's original units (the DataModule hands over its mean and std)."""
+class Regressor(L.LightningModule):
+    """Trained with MSE on the target as the DataModule hands it over (standardised with the
+    training split's mean and std, or not: see its `standardize_target`); `loss` is that MSE.
+    RMSE, MAE and R2 are in the target's own units: the DataModule passes its `target_mean` and
+    `target_std`, and `forward` returns predictions on the training scale."""
 
     def __init__(
         self,
@@ -33,53 +38,58 @@ class Regressor(TrainkitModule):
         dropout: float = 0.0,
         target_mean: float = 0.0,
         target_std: float = 1.0,
-        **base: Any,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(**base)
-        self.save_hyperparameters(logger=False)
+        super().__init__()
+        self.save_hyperparameters()
         self.net = build_mlp(in_features, list(hidden), dropout)
-        self.target_mean, self.target_std = target_mean, target_std
-        self.val_metrics = self.make_metrics()
-        self.test_metrics = self.make_metrics()
-
-    def make_metrics(self) -> MetricCollection:
-        return MetricCollection(
-            {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()},
+        metrics = MetricCollection(
+            {"rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError(), "r2": R2Score()},
             compute_groups=False,
         )
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x).squeeze(-1)
+        return self.net(x).squeeze(-1)
 
-    def shared_step(self, batch: tuple[torch.Tensor, torch.Tensor]):
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        x, y = batch
+        loss = F.mse_loss(self(x), y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        self._evaluate(batch, "test", self.test_metrics)
+
+    def _evaluate(self, batch, stage: str, metrics: MetricCollection) -> None:
         x, y = batch
         pred = self(x)
-        return F.mse_loss(pred, y), pred, y
+        self.log(f"{stage}/loss", F.mse_loss(pred, y), prog_bar=stage == "val", sync_dist=True)
+        metrics(self.to_target_units(pred), self.to_target_units(y))
+        self.log_dict(metrics)
 
-    def metric_inputs(self, outputs: torch.Tensor, target: torch.Tensor) -> tuple:
-        return self.to_original_units(outputs), self.to_original_units(target)
+    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        return self.to_target_units(self(batch[0]))
 
-    def train_sums(self, outputs: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"abs_err": (outputs - target).abs().sum()}
+    def to_target_units(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.hparams.target_std + self.hparams.target_mean
 
-    def train_metrics(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
-        # the loss is the MSE on the standardised scale: x std^2 gives the original units
-        return {
-            "mse": sums["loss"] / count * self.target_std**2,
-            "mae": sums["abs_err"] / count * self.target_std,
-        }
-
-    def to_original_units(self, y: torch.Tensor) -> torch.Tensor:
-        return y * self.target_std + self.target_mean
-
-    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self.to_original_units(self(batch[0]))
+    def configure_optimizers(self):
+        return configure_optimizers(self, self.hparams.optimizer or SGD, self.hparams.scheduler)
 
     def final_report(self) -> dict[str, Any]:
-        """For linear regression, the learned weights and bias (slope and intercept)."""
+        """For metrics.json: the learned weights and bias of linear regression (no hidden
+        layer), in the target's units (the slope and intercept on the default data)."""
         if len(self.net) != 1:
             return {}
-        layer = self.net[0]
-        weights = (layer.weight.detach()[0] * self.target_std).tolist()
-        bias = float(layer.bias.detach()[0] * self.target_std + self.target_mean)
-        return {"weights": weights, "bias": bias}
+        layer, std = self.net[0], self.hparams.target_std
+        weights = (layer.weight.detach()[0] * std).tolist()
+        return {
+            "weights": weights,
+            "bias": float(layer.bias.detach()[0] * std + self.hparams.target_mean),
+        }

@@ -38,8 +38,9 @@ class TextClassifier(ClassifierModule):
         embed_dim: int = 64,
         hidden: int = 0,
         dropout: float = 0.0,
-        **base: Any,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(num_classes=num_classes, **base)
-        self.save_hyperparameters(logger=False)
+        super().__init__(num_classes)
+        self.save_hyperparameters()
         self.net = BagOfNgrams(vocab_size, embed_dim, num_classes, hidden, dropout)

@@ -1,5 +1,6 @@
-"""Print (and log to TensorBoard) the iteration/epoch budget at the start of fit, and at the end
-the counts that actually happened beside the plan, flagging any difference."""
+"""The budget table: at the start of fit, what the run is going to do (samples -> iterations ->
+optimizer steps -> epochs -> validations, see trainkit.budget); at the end, what it did beside
+the plan, flagging any difference. Printed, written to the run's log and to TensorBoard (Text)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import logging
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.callbacks import Callback, EarlyStopping, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.data import extract_batch_size
 
 from trainkit.budget import Plan, format_table, plan, plan_rows
 
@@ -17,11 +19,11 @@ log = logging.getLogger(__name__)
 
 def plan_from_trainer(trainer: L.Trainer, dm: L.LightningDataModule | None = None) -> Plan:
     """The plan of this Trainer's fit, read from its (fast_dev_run-adjusted) settings and the
-    DataModule's size and batching. Raises ConfigError for a run Lightning would refuse."""
+    DataModule's size and batching. Raises ConfigError for a run Lightning would refuse, or one
+    that would not do what it is asked (no validation although validation is on)."""
     dm = dm if dm is not None else trainer.datamodule
     if dm is None or not hasattr(dm, "num_train_samples"):
         raise TypeError("the budget needs a DataModule with num_train_samples and batch_size")
-    limit_val = trainer.limit_val_batches
     has_val = trainer.overfit_batches > 0 or (dm.split_sizes().get("val", 0) > 0)
     return plan(
         train_samples=dm.num_train_samples,
@@ -34,25 +36,37 @@ def plan_from_trainer(trainer: L.Trainer, dm: L.LightningDataModule | None = Non
         max_steps=trainer.max_steps,
         val_check_interval=trainer.val_check_interval,
         check_val_every_n_epoch=trainer.check_val_every_n_epoch,
-        validation_enabled=has_val and limit_val != 0 and trainer.enable_validation,
+        validation_enabled=has_val and trainer.limit_val_batches != 0,
         log_every_n_steps=trainer.log_every_n_steps,
     )
 
 
-class IterationBudget(Callback):
-    """The budget table. Counts validations itself (Lightning has no counter for them)."""
+def actual_counts(trainer: L.Trainer, validations: int | None) -> dict[str, int | None]:
+    """Epochs, iterations and optimizer steps done (resumed runs included), and validations."""
+    loop = trainer.fit_loop
+    return {
+        "epochs": loop.epoch_progress.current.completed,
+        "iterations": loop.epoch_loop.batch_progress.total.completed,
+        "optimizer_steps": trainer.global_step,
+        "validations": validations,
+    }
+
+
+class BudgetTable(Callback):
+    """Counts validations and training samples itself (Lightning has no counter for them)."""
 
     def __init__(self) -> None:
         self.plan: Plan | None = None
         self.validations = 0
-        self.actual: dict[str, int] = {}
+        self.samples_seen = 0  # by this process, in this fit (for samples/s)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.plan = plan_from_trainer(trainer)
+        self.samples_seen = 0
         table = format_table(plan_rows(self.plan), ("quantity", "plan", "how"))
         if trainer.is_global_zero:
             log.info("Training budget\n%s", table)
-        self._log_text(trainer, "budget/plan", table)
+        _log_text(trainer, "budget/plan", table)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.plan and trainer.num_training_batches != self.plan.iterations_per_epoch:
@@ -62,24 +76,31 @@ class IterationBudget(Callback):
                 trainer.num_training_batches,
             )
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.samples_seen += extract_batch_size(batch)
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             self.validations += 1
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.actual = actual_counts(trainer, self.validations)
         if self.plan is None:
             return
+        actual = actual_counts(trainer, self.validations)
         planned = {
             "epochs": self.plan.epochs,
             "iterations": self.plan.iterations,
             "optimizer steps": self.plan.optimizer_steps,
             "validations": self.plan.validations,
         }
-        reason = stop_reason(trainer)
+        short = any(
+            want is not None and actual[name.replace(" ", "_")] < want
+            for name, want in planned.items()
+        )
+        reason = stop_reason(trainer) if short else ""
         rows = []
         for name, want in planned.items():
-            got = self.actual[name.replace(" ", "_")]
+            got = actual[name.replace(" ", "_")]
             flag = "ok" if want is None or want == got else ("stopped" if reason else "MISMATCH")
             rows.append((name, "unbounded" if want is None else f"{want:,}", f"{got:,}", flag))
         table = format_table(rows, ("quantity", "plan", "actual", ""))
@@ -89,7 +110,7 @@ class IterationBudget(Callback):
             )
             if any(r[3] == "MISMATCH" for r in rows):
                 log.warning("budget: the run did not do what was planned (MISMATCH above)")
-        self._log_text(trainer, "budget/actual", table + (f"\n\n{reason}" if reason else ""))
+        _log_text(trainer, "budget/actual", table + (f"\n\n{reason}" if reason else ""))
 
     def state_dict(self) -> dict[str, Any]:
         return {"validations": self.validations}
@@ -97,21 +118,13 @@ class IterationBudget(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.validations = state_dict.get("validations", 0)
 
-    @staticmethod
-    def _log_text(trainer: L.Trainer, tag: str, table: str) -> None:
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_text(tag, table, global_step=trainer.global_step)
 
-
-def actual_counts(trainer: L.Trainer, validations: int) -> dict[str, int]:
-    loop = trainer.fit_loop
-    return {
-        "epochs": loop.epoch_progress.current.completed,
-        "iterations": loop.epoch_loop.batch_progress.total.completed,
-        "optimizer_steps": trainer.global_step,
-        "validations": validations,
-    }
+def _log_text(trainer: L.Trainer, tag: str, table: str) -> None:
+    """The table in TensorBoard's Text tab, at the iteration it describes (as every curve)."""
+    iteration = trainer.fit_loop.epoch_loop.batch_progress.total.completed
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+            logger.experiment.add_text(tag, table, global_step=iteration)
 
 
 def stop_reason(trainer: L.Trainer) -> str:
@@ -124,4 +137,6 @@ def stop_reason(trainer: L.Trainer) -> str:
                 f"stopped early by EarlyStopping: no improvement of {cb.monitor} "
                 f"in {cb.patience} validations"
             )
+        if isinstance(cb, Timer) and (cb.time_remaining() or 0) <= 0:
+            return "stopped by trainer.max_time"
     return ""

@@ -1,30 +1,21 @@
 """MNIST, Fashion-MNIST and CIFAR-10: the real files, read by torchvision's dataset classes.
 
-The files are decoded once into uint8 tensors (N, C, H, W) - 4x less memory than float32 - and
-batches are sliced from them like every InMemoryDataModule. Conversion to float, normalisation
-and augmentation run on whole batches in `on_after_batch_transfer`, i.e. after the batch reached
-the model's device (the GPU when there is one), instead of per sample with PIL transforms.
-
-Batches taken straight from the loaders (outside a Trainer) are therefore still uint8: call
-`datamodule.preprocess(x)` on them. Validation is carved from the official training set (seeded,
+The files are decoded once into uint8 tensors and served, normalised and augmented as whole
+batches (see trainkit.data.images). Validation is carved from the official training set (seeded,
 stratified by class); the test split is the official test set.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import struct
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from trainkit.data.base import download_error, split_indices
 from trainkit.data.images import ImageDataModule
-from trainkit.errors import ConfigError, DataError
-
-log = logging.getLogger(__name__)
+from trainkit.errors import DataError
 
 OFFLINE = "or train offline now with data=digits"
 
@@ -63,71 +54,19 @@ def check_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> int:
     return n
 
 
-def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images scaled to [0, 1], from 256-bin histograms
-    (exact, and no float copy of the whole training set)."""
-    values = torch.arange(256, dtype=torch.float64) / 255
-    means, stds = [], []
-    for c in range(x.shape[1]):
-        hist = torch.bincount(x[:, c].reshape(-1), minlength=256).double()
-        mean = (hist * values).sum() / hist.sum()
-        var = (hist * (values - mean) ** 2).sum() / hist.sum()
-        means.append(float(mean))
-        stds.append(float(var.sqrt().clamp_min(1e-6)))
-    return means, stds
-
-
-def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """torchvision's RandomCrop(size, padding=pad) for a whole batch: zero-pad every image by
-    `pad` pixels, then cut it back to its size at an independent random offset per image."""
-    n, c, h, w = x.shape
-    dev = x.device
-    padded = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n, 1), device=dev) + torch.arange(h, device=dev)
-    dx = torch.randint(0, 2 * pad + 1, (n, 1), device=dev) + torch.arange(w, device=dev)
-    rows = torch.arange(n, device=dev)[:, None, None, None]
-    chans = torch.arange(c, device=dev)[None, :, None, None]
-    return padded[rows, chans, dy[:, None, :, None], dx[:, None, None, :]]
-
-
-def random_hflip(x: torch.Tensor) -> torch.Tensor:
-    """Mirror each image of the batch left-right with probability 1/2."""
-    flip = torch.rand(len(x), device=x.device) < 0.5
-    return torch.where(flip[:, None, None, None], x.flip(-1), x)
-
-
 class TorchvisionImageDataModule(ImageDataModule):
-    """Base of the torchvision-backed image DataModules (see the module docstring).
-
-    Normalisation: `mean`/`std` per channel on the [0, 1] scale; null (the default) computes them
-    from the training split after the validation split was carved out, so no statistic ever
-    sees validation or test images.
-    """
+    """Base of the torchvision-backed image DataModules (see the module docstring)."""
 
     name: str  # shown in messages, e.g. "MNIST"
     config: str  # the data config, e.g. "mnist"
     how_to_place: str  # the manual alternative to data.download=true
-    class_names: list[str]
 
     def __init__(
-        self,
-        data_dir: str = "data",
-        download: bool = False,
-        val_fraction: float = 0.1,
-        mean: list[float] | None = None,
-        std: list[float] | None = None,
-        augment: bool = False,
-        shift_pixels: int = 0,
-        hflip: bool = False,
-        **loader,
+        self, data_dir: str = "data", download: bool = False, val_fraction: float = 0.1, **kwargs
     ) -> None:
-        super().__init__(val_fraction=val_fraction, test_fraction=0.0, **loader)
+        super().__init__(val_fraction=val_fraction, test_fraction=0.0, **kwargs)
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.download = download
-        self.mean = None if mean is None else [float(m) for m in mean]
-        self.std = None if std is None else [float(s) for s in std]
-        self.augment, self.shift_pixels, self.hflip = augment, shift_pixels, hflip
-        self._affine: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # -- per dataset: where the files are, how to check and read them ------------------------
     @property
@@ -184,18 +123,11 @@ class TorchvisionImageDataModule(ImageDataModule):
             )
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
-        # Checked here, not in __init__, where Hydra would wrap the error in its own message.
-        if self.shift_pixels < 0:
-            raise ConfigError(f"data.shift_pixels must be >= 0, got {self.shift_pixels}.")
-        if (self.mean is None) != (self.std is None) or min(self.std or [1]) <= 0:
-            raise ConfigError(
-                "data.mean and data.std must both be null (computed from the "
-                "training split) or both lists with positive std values."
-            )
+        self.check_settings()
         self.prepare_data()
         self.check_files()
         try:
-            x, y, self.class_names = self.read(train=True)
+            x, y, class_names = self.read(train=True)
             x_test, y_test, _ = self.read(train=False)
         except Exception as err:  # torchvision's assertion, unpickling and reshape errors
             self.explain_read_error()
@@ -203,58 +135,17 @@ class TorchvisionImageDataModule(ImageDataModule):
                 f"{self.name} files in {self.folder} could not be read ({err}); "
                 "delete them and download again with data.download=true."
             ) from err
-        self.num_classes = len(self.class_names)
         labels = torch.cat([y, y_test])
-        bad = labels[(labels < 0) | (labels >= self.num_classes)]
+        bad = labels[(labels < 0) | (labels >= len(class_names))]
         if len(bad):
             raise DataError(
                 f"{self.name} labels in {self.folder} contain {int(bad[0])}, outside "
-                f"0-{self.num_classes - 1}; replace the files with the originals."
+                f"0-{len(class_names) - 1}; replace the files with the originals."
             )
         idx = split_indices(len(y), self.val_fraction, 0.0, self.seed, stratify=y.tolist())
         train, val = torch.tensor(idx["train"]), torch.tensor(idx["val"], dtype=torch.long)
-        x_train, y_train = x[train], y[train]
-        if self.mean is None:
-            self.mean, self.std = channel_stats(x_train)
-            log.info(
-                "%s normalisation from the training split: mean %s, std %s",
-                self.name,
-                [round(m, 4) for m in self.mean],
-                [round(s, 4) for s in self.std],
-            )
-        if len(self.mean) != x.shape[1] or len(self.std) != x.shape[1]:
-            raise ConfigError(
-                f"data.mean and data.std need {x.shape[1]} values (one per channel) "
-                f"for {self.name}, got {len(self.mean)} and {len(self.std)}."
-            )
-        return {"train": (x_train, y_train), "val": (x[val], y[val]), "test": (x_test, y_test)}
-
-    # -- whole-batch preprocessing -----------------------------------------------------------
-    def preprocess(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
-        """uint8 batch -> normalised float batch; random shifts / flips only when `train`."""
-        if train and self.augment:
-            if self.shift_pixels:
-                x = random_shift(x, self.shift_pixels)
-            if self.hflip:
-                x = random_hflip(x)
-        if x.device not in self._affine:  # (x / 255 - mean) / std as one multiply-add
-            std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-            mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-            self._affine[x.device] = (1.0 / (255.0 * std), -mean / std)
-        scale, shift = self._affine[x.device]
-        return torch.addcmul(shift, x.float(), scale)
-
-    def on_after_batch_transfer(self, batch: tuple, dataloader_idx: int) -> tuple:
-        """Lightning calls this on every batch once it is on the device.
-
-        Lightning converts a batch's float tensors for `trainer.precision` (64-true, 16-true, ...)
-        before this hook, when the images are still uint8, so that conversion is applied here.
-        """
-        x, y = batch
-        if self.trainer is None:
-            return self.preprocess(x), y
-        x = self.preprocess(x, train=self.trainer.training)
-        return self.trainer.precision_plugin.convert_input(x), y
+        self.fit_images(x[train], class_names, self.name)
+        return {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x_test, y_test)}
 
 
 class MNISTDataModule(TorchvisionImageDataModule):

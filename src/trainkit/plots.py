@@ -12,11 +12,10 @@ All drawing uses matplotlib's Agg canvas (no display); no torch.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from trainkit.reports import (
+from trainkit.run_files import (
     ReportError,
     better,
     config_metric,
@@ -25,11 +24,10 @@ from trainkit.reports import (
     label,
     load_job,
     number,
+    read_scalars,
     setting,
     swept_parameters,
 )
-
-Series = list[tuple[int, float]]  # (step or epoch, value), sorted by step
 
 
 def agg_figure(width: float, height: float) -> Any:
@@ -40,19 +38,6 @@ def agg_figure(width: float, height: float) -> Any:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def read_scalars(run_dir: Path) -> dict[str, Series]:
-    """Every scalar of a run, merged over its event files (fit, test and hparams write apart)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    scalars: dict[str, Series] = defaultdict(list)
-    for folder in sorted({p.parent for p in run_dir.rglob("events.out.tfevents.*")}):
-        events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
-        events.Reload()
-        for tag in events.Tags()["scalars"]:
-            scalars[tag] += [(e.step, e.value) for e in events.Scalars(tag)]
-    return {tag: sorted(points, key=lambda p: p[0]) for tag, points in scalars.items()}
 
 
 def load_runs(path: str | Path) -> list[dict[str, Any]]:

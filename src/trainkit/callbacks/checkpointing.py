@@ -1,0 +1,261 @@
+"""The run's two checkpoints: the best one by the monitored metric, and last.ckpt (the latest
+state, which a resume continues from), and `AtomicCheckpointIO`, the Trainer plugin that writes
+every checkpoint atomically (see trainkit.checkpoints.atomic_save), by default in the background.
+
+- `BestCheckpoint` is Lightning's ModelCheckpoint; resumed into a new run directory, it brings
+  the resumed run's best checkpoint(s) along (copied into the new checkpoints/ folder) with
+  their scores, instead of starting afresh as ModelCheckpoint does when its dirpath changed.
+- `LastCheckpoint` writes last.ckpt after a validation (or an epoch without one) once
+  `min_interval` seconds have passed since it was last written (the first one always; 0 = after
+  every one), every `every_n_train_steps` optimizer steps if set, at the end of training, and on
+  an interrupt during fit:
+
+  Ctrl-C (SIGINT) or SIGTERM (a cluster pre-empting the job): the current iteration finishes,
+  last.ckpt is written, the way to resume is printed, and the process exits non-zero (1 for
+  Ctrl-C, 143 for SIGTERM). A second Ctrl-C stops at once (the checkpoint is still attempted).
+  An interrupt after fit (while testing) leaves last.ckpt as fit wrote it: the final weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning_utilities.core.apply_func import apply_to_collection
+
+from trainkit.checkpoints import atomic_save
+from trainkit.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose best checkpoints and scores survive a resume into a new run
+    directory (trainkit resumes into a new run directory; nothing is overwritten)."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old_dir = state_dict.get("dirpath")
+        if not old_dir or self.dirpath is None or Path(old_dir) == Path(self.dirpath):
+            return super().load_state_dict(state_dict)
+        best_k = state_dict.get("best_k_models") or {}
+        if not best_k or not all(Path(p).is_file() for p in best_k):
+            log.warning(
+                "the best checkpoint of the resumed run (%s) is gone: the best checkpoint is "
+                "chosen among this run's validations only",
+                state_dict.get("best_model_path") or old_dir,
+            )
+            return None
+        moved = {str(Path(self.dirpath) / Path(p).name): score for p, score in best_k.items()}
+        _copy_files(list(best_k), self.dirpath)
+
+        def new(path: str | None) -> str:
+            return str(Path(self.dirpath) / Path(path).name) if path else ""
+
+        super().load_state_dict(
+            {
+                **state_dict,
+                "dirpath": self.dirpath,
+                "best_k_models": moved,
+                "best_model_path": new(state_dict.get("best_model_path")),
+                "kth_best_model_path": new(state_dict.get("kth_best_model_path")),
+                "last_model_path": "",
+            }
+        )
+        return None
+
+
+@rank_zero_only
+def _copy_files(paths: list[str], folder: str) -> None:
+    """Hard links where the file system allows (no copy of the bytes), else copies."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        target = Path(folder) / Path(path).name
+        if target.exists():
+            continue
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
+
+
+class LastCheckpoint(Callback):
+    """Writes <dirpath>/last.ckpt (see the module docstring)."""
+
+    def __init__(
+        self, dirpath: str, every_n_train_steps: int | None = None, min_interval: float = 30.0
+    ) -> None:
+        if min_interval < 0:
+            raise ConfigError(
+                f"callbacks.last_checkpoint.min_interval must be >= 0 seconds, got {min_interval}."
+            )
+        if every_n_train_steps is not None and every_n_train_steps < 1:
+            raise ConfigError(
+                "callbacks.last_checkpoint.every_n_train_steps must be null or >= 1, got "
+                f"{every_n_train_steps}."
+            )
+        self.path = Path(dirpath) / "last.ckpt"
+        self.every_n_train_steps = every_n_train_steps
+        self.min_interval = min_interval
+        self._last_write = -math.inf  # time.monotonic() of the last write
+        self._saved_step = -1  # global step of the last write
+        self._interrupt_requested = False
+        self._previous_handler: Any = None
+
+    def save(self, trainer: L.Trainer) -> None:
+        """Write last.ckpt now (every process must call it under DDP)."""
+        trainer.save_checkpoint(self.path)
+        self._last_write, self._saved_step = time.monotonic(), trainer.global_step
+
+    # -- after validations: at most every min_interval seconds ---------------------------------
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING:
+            self._save_if_due(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.enable_validation or not sum(trainer.num_val_batches or [0]):
+            self._save_if_due(trainer)  # no validation: after every epoch instead
+
+    def _save_if_due(self, trainer: L.Trainer) -> None:
+        due = time.monotonic() - self._last_write >= self.min_interval
+        # writing a checkpoint is a collective under DDP: every process decides as rank 0 does
+        if trainer.strategy.broadcast(due) and trainer.global_step != self._saved_step:
+            self.save(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        n = self.every_n_train_steps
+        if n and trainer.global_step % n == 0 and trainer.global_step != self._saved_step:
+            self.save(trainer)
+        if self._interrupt_requested:
+            raise KeyboardInterrupt  # at an iteration boundary: the state is consistent
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step != self._saved_step:
+            self.save(trainer)
+
+    # -- Ctrl-C: finish the iteration, then stop ----------------------------------------------
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._interrupt_requested = False
+        self._last_write, self._saved_step = -math.inf, -1
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._interrupt_requested:
+            raise KeyboardInterrupt  # second Ctrl-C: stop now
+        self._interrupt_requested = True
+        print(
+            "\nCtrl-C: finishing this iteration, then saving last.ckpt (Ctrl-C again: stop now)",
+            file=sys.stderr,
+        )
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            return  # a crash (or a NaN loss): keep the last good checkpoint as it is
+        if trainer.state.fn != TrainerFn.FITTING:
+            return  # testing: last.ckpt already holds the final weights of fit
+        kind = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
+        self.save(trainer)
+        io = trainer.strategy.checkpoint_io
+        if hasattr(io, "wait"):
+            io.wait()  # the file is complete before the process ends
+        done = trainer.fit_loop.epoch_loop.batch_progress.total.completed
+        if trainer.is_global_zero:
+            log.warning(
+                "%s: stopped after iteration %d (epoch %d); saved %s. Resume with:\n  %s",
+                kind,
+                done,
+                trainer.current_epoch,
+                self.path,
+                resume_command(self.path.parent.parent),
+            )
+
+
+def resume_command(run_dir: Path) -> str:
+    """`python train.py <this run's overrides> ckpt_path=<run dir>`."""
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = []
+    if HydraConfig.initialized():
+        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
+    return " ".join(["python train.py", *overrides, f"ckpt_path={run_dir}"])
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning CheckpointIO: atomic writes, optionally in a background thread.
+
+    In the background, the tensors are copied on the training thread (a memcpy), then pickled
+    and written by one worker thread while training goes on. Writes and removals run in
+    submission order; `teardown` (end of fit, or an exception) waits for them, so trainer.test
+    and a resume always see finished files, and a failed write is raised on the training thread.
+    """
+
+    def __init__(self, background: bool = True) -> None:
+        super().__init__()
+        self.background = background
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
+    ) -> None:
+        if not self.background:
+            atomic_save(checkpoint, path)
+            return
+        # a point-in-time copy: training goes on changing the live tensors
+        snapshot = apply_to_collection(checkpoint, torch.Tensor, lambda t: t.detach().clone())
+        self._submit(atomic_save, snapshot, path)
+
+    def remove_checkpoint(self, path: str | Path) -> None:
+        if self.background:  # after the writes submitted before it
+            self._submit(super().remove_checkpoint, path)
+        else:
+            super().remove_checkpoint(path)
+
+    def _submit(self, fn: Any, *args: Any) -> None:
+        self._raise_failed()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._pending.append(self._executor.submit(fn, *args))
+
+    def _raise_failed(self) -> None:
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for future in done:
+            future.result()  # re-raises a failed write (disk full, permissions) here
+
+    def wait(self) -> None:
+        """Block until every submitted write has finished; re-raise the first failure."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def teardown(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None

@@ -1,0 +1,213 @@
+"""Reading and writing a run directory: metrics.json, the final metrics, the jobs of a sweep,
+their overrides and TensorBoard scalars. Shared by train.py, eval.py, the sweep report and the
+curve plots; nothing here imports torch or Lightning.
+
+A run directory (README, "What a run leaves behind") holds `.hydra/` (the composed config and
+the overrides), `metrics.json`, `tensorboard/` and `checkpoints/`; a sweep folder holds one
+such directory per job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import OmegaConf
+
+from trainkit.errors import TrainkitError
+
+STAGES = ("train", "val", "test")
+NOT_SET = "(not set)"  # the value of a swept key in a job that did not override it
+Series = list[tuple[int, float]]  # (step or epoch, value), sorted by step
+
+
+class ReportError(TrainkitError):
+    """Nothing to report at the given path (a wrong folder, or a sweep with no jobs yet)."""
+
+
+def find_job_dirs(path: Path) -> list[Path]:
+    """The job folders of a sweep in job order (0, 1, ..., 10), or [path] for a single run."""
+
+    def is_job(d: Path) -> bool:
+        return (d / ".hydra" / "overrides.yaml").is_file() or (d / "metrics.json").is_file()
+
+    if not path.is_dir():
+        raise ReportError(f"no such folder: {path}")
+    if is_job(path):
+        return [path]
+    jobs = [d for d in path.iterdir() if d.is_dir() and is_job(d)]
+    if not jobs:
+        raise ReportError(
+            f"{path} holds no runs: expected job folders (0/, 1/, ...) with "
+            ".hydra/ or metrics.json, as `python train.py -m ...` writes them"
+        )
+    return sorted(jobs, key=lambda d: sort_key(d.name))
+
+
+def load_job(job_dir: Path) -> dict[str, Any]:
+    """One job as a flat dict; a job that died before writing metrics.json is "missing"."""
+    job: dict[str, Any] = {
+        "job": job_dir.name,
+        "dir": str(job_dir),
+        "overrides": None,
+        "status": "missing",
+        "error": "",
+        **{s: {} for s in STAGES},
+    }
+    overrides = job_dir / ".hydra" / "overrides.yaml"
+    if overrides.is_file():
+        job["overrides"] = dict(
+            parse_override(str(o)) for o in yaml.safe_load(overrides.read_text()) or []
+        )
+    job.update(config_metric(job_dir / ".hydra" / "config.yaml"))
+    summary: dict[str, Any] = {}
+    try:
+        summary = json.loads((job_dir / "metrics.json").read_text())
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+        job["status"] = str(summary.get("status", "ok"))
+        job["error"] = " ".join(str(summary.get("error") or "").split())  # one line
+    except FileNotFoundError:
+        job["error"] = "no metrics.json (the job did not finish)"
+    except (OSError, ValueError) as err:
+        job["error"] = f"metrics.json unreadable: {err}"
+    if job["overrides"] is None and isinstance(summary.get("overrides"), list):
+        job["overrides"] = dict(parse_override(str(o)) for o in summary["overrides"])
+    plan = summary.get("plan") or {}
+    job.update({s: dict(summary.get(s) or {}) for s in STAGES})
+    job.update(
+        monitor=summary.get("monitor") or job["monitor"],
+        best_score=summary.get("best_score"),
+        iterations_per_epoch=plan.get("iterations_per_epoch"),
+        optimizer_steps=summary.get("global_step"),
+        epochs=summary.get("epochs"),
+        iterations=summary.get("iterations"),
+        fit_seconds=summary.get("fit_seconds"),
+    )
+    return job
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """ "+data.batch_size=32" -> ("data.batch_size", "32"); "~key" -> ("key", "(deleted)")."""
+    key, sep, value = text.partition("=")
+    return key.lstrip("+~"), value if sep else "(deleted)"
+
+
+def config_metric(config_yaml: Path) -> dict[str, str | None]:
+    """optimized_metric, model.monitor and model.monitor_mode of a job's composed config."""
+    cfg = OmegaConf.load(config_yaml) if config_yaml.is_file() else OmegaConf.create()
+    out: dict[str, str | None] = {}
+    for name, key in (
+        ("optimized_metric", "optimized_metric"),
+        ("monitor", "model.monitor"),
+        ("monitor_mode", "model.monitor_mode"),
+    ):
+        try:  # "${model.monitor}" resolves; "${hydra:...}" cannot outside a Hydra run
+            value = OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+        except Exception:  # an unresolvable key is simply unknown
+            value = None
+        out[name] = value if isinstance(value, str) else None
+    return out
+
+
+def swept_parameters(jobs: list[dict[str, Any]]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Override keys whose values differ across jobs (values sorted), and those that do not."""
+    known = [j["overrides"] for j in jobs if j["overrides"] is not None]
+    keys = list(dict.fromkeys(k for o in known for k in o))  # first-seen order
+    swept, constant = {}, {}
+    for key in keys:
+        values = {o.get(key, NOT_SET) for o in known}
+        if len(values) > 1:
+            swept[key] = sorted(values, key=sort_key)
+        else:
+            constant[key] = values.pop()
+    return swept, constant
+
+
+def number(text: str) -> float | None:
+    """The value as a number when it is one ("1e-3" is), else None ("adam", "True", "[1,2]")."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def sort_key(text: str) -> tuple[int, float, str]:
+    """Numbers first in numeric order (2 < 10), then the rest alphabetically."""
+    value = number(text)
+    return (0, value, "") if value is not None else (1, 0.0, str(text))
+
+
+def label(overrides: dict[str, str] | None, keys: Iterable[str]) -> str:
+    """ "batch_size=32, max_epochs=2": short names for the keys that matter (legends, titles)."""
+    keys = list(keys)
+    names = [k.rpartition(".")[2] for k in keys]
+    names = names if len(set(names)) == len(names) else keys  # "lr" twice: say which one
+    return ", ".join(
+        f"{n}={(overrides or {}).get(k, NOT_SET)}" for n, k in zip(names, keys, strict=True)
+    )
+
+
+def fmt(value: Any) -> str:
+    """4 significant digits for floats, '' for absent values, NaN as 'n/a'."""
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def setting(job: dict[str, Any], key: str) -> str:
+    """The job's value of a swept key."""
+    return (job["overrides"] or {}).get(key, NOT_SET)
+
+
+def better(report: dict[str, Any]) -> str:
+    """Said wherever the metric is shown: val/loss and val/acc read in opposite directions."""
+    return "higher is better" if report["mode"] == "max" else "lower is better"
+
+
+def read_scalars(run_dir: Path) -> dict[str, Series]:
+    """Every scalar of a run, merged over its event files (fit, test and hparams write apart)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars: dict[str, Series] = defaultdict(list)
+    for folder in sorted({p.parent for p in run_dir.rglob("events.out.tfevents.*")}):
+        events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        events.Reload()
+        for tag in events.Tags()["scalars"]:
+            scalars[tag] += [(e.step, e.value) for e in events.Scalars(tag)]
+    return {tag: sorted(points, key=lambda p: p[0]) for tag, points in scalars.items()}
+
+
+# -- metrics.json ----------------------------------------------------------------------------
+def split_metrics(metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """{"train/loss_epoch": t, "val/acc": t} -> {"train": {"loss": ...}, "val": {"acc": ...}}:
+    the epoch values of what a module logged as "<stage>/<name>" (step values left out)."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in sorted(metrics.items()):
+        stage, _, name = key.partition("/")
+        if stage not in STAGES or not name or name.endswith("_step"):
+            continue
+        out.setdefault(stage, {})[name.removesuffix("_epoch")] = float(value)
+    return out
+
+
+def write_metrics(run_dir: str | Path, summary: Mapping[str, Any]) -> Path:
+    """Write the run's metrics.json (atomically, see write_json)."""
+    return write_json(Path(run_dir) / "metrics.json", summary)
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
+    """Write a JSON file atomically (a temporary file renamed over it): a reader never sees a
+    half-written file, even if the process is killed while writing."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
