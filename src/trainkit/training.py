@@ -324,6 +324,7 @@ def summarize(
         "plan": budget.plan.as_dict() if budget and budget.plan else None,
         "tuned": tuned or {},
         "model_report": model.final_report() if hasattr(model, "final_report") else {},
+        "data_report": dict(getattr(trainer.datamodule, "report", None) or {}),
     }
 
 

@@ -152,6 +152,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.splits: dict[str, tuple[torch.Tensor, ...]] | None = None
         self.fitted: dict[str, Any] = {}  # learned from the training split (see the docstring)
         self._resume_position: dict[str, int] = {}  # of a checkpoint, for the next train epoch
+        self.report: dict[str, Any] = {}  # anything worth recording in metrics.json ("data_report")
 
     # -- to implement ------------------------------------------------------------------------
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
