@@ -1,19 +1,20 @@
-"""Framework tax and startup, measured side by side: `python scripts/benchmark.py`.
+"""What trainkit costs, measured side by side in one process: `python scripts/benchmark.py`.
 
-1. Training throughput: trainkit's training path (its Trainer config, default callbacks and
-   TensorBoard logging) against a hand-written PyTorch loop on the same network, data tensors,
-   optimizer, batch size and number of iterations, for the CNN, the text and the regression
-   model. Rounds alternate (loop, trainkit, loop, ...) in one process; the median ratio of
-   samples/s (trainkit / loop) is reported. Both time the same window: from the first training
-   batch to the end of the last. Validation is off in both (limit_val_batches=0), so the two
-   callbacks that need a validation metric (best checkpoint, early stopping) are dropped;
-   last.ckpt is still written at every epoch's end, and everything else is trainkit's default.
-   Two more contenders give the floor: stock Lightning with everything off (no callbacks, no
-   logger, no progress bar) running the same LightningModule, i.e. the cost of Lightning's
-   training loop alone, once with Lightning's own hook dispatch and once with trainkit's
-   (trainkit.fast_hooks); the last row is the ratio of those two.
+1. Throughput of trainkit's training path (its Trainer config, default callbacks, TensorBoard
+   logging, progress bar, last.ckpt) against bare Lightning (the same LightningModule, data and
+   number of iterations on a Trainer with no callbacks, no logger and no progress bar) and
+   against a hand-written PyTorch loop (the same network, data tensors, optimizer and batch
+   size), for the CNN on digits and the text model at their default batch sizes, the linear
+   regression, and MNIST-size work: the CNN on 28x28 images in batches of 128 (synthetic images
+   in the real MNIST files, read by trainkit's MNIST DataModule). Rounds alternate (loop,
+   trainkit, bare, loop, ...); every contender times the same window, from the first training
+   batch to the end of the last; validation is off (limit_val_batches=0), so the best
+   checkpoint and early stopping, which need a validation metric, are dropped. Reported: the
+   median over rounds of each round's samples/s ratio.
 2. Startup: `python train.py --help` and `--cfg job` against `python -c "import torch"`, and the
-   time to the first training step against the import time of torch + Lightning.
+   time from process start to the end of the first training step of `python train.py` beside a
+   minimal Lightning + Hydra script doing the same run (the same CNN and digits, a plain
+   Trainer, no callbacks of trainkit's).
 
 Prints a table; `--json FILE` also writes the figures.
 """
@@ -32,7 +33,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ("cnn", "text", "regression")  # each at its data config's default batch size
+# (label, overrides): each model at its data config's default batch size, and MNIST-size work
+WORKLOADS = {
+    "cnn": ["model=cnn"],
+    "text": ["model=text"],
+    "regression": ["model=regression"],
+    "mnist_cnn": ["model=cnn", "data=mnist", "data.batch_size=128"],
+}
 
 
 def compose(overrides: list[str], out_dir: Path):
@@ -52,119 +59,129 @@ def compose(overrides: list[str], out_dir: Path):
     return cfg
 
 
-class BatchTimer:
-    """A Lightning callback timing the first training batch's start to the last one's end."""
+def write_mnist_files(root: Path, n_train: int = 6000, n_test: int = 1000) -> None:
+    """Random 28x28 images in the four real IDX files, where torchvision reads them."""
+    import numpy as np
+
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            (2051).to_bytes(4, "big")
+            + n.to_bytes(4, "big")
+            + bytes([0, 0, 0, 28] * 2)
+            + images.tobytes()
+        )
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            (2049).to_bytes(4, "big") + n.to_bytes(4, "big") + labels.tobytes()
+        )
+
+
+class Timed:
+    """A Lightning callback: samples and seconds from the first training batch to the end."""
 
     def __new__(cls):
         from lightning.pytorch.callbacks import Callback
+        from lightning.pytorch.utilities.data import extract_batch_size
 
-        class _Timer(Callback):
+        class _Timed(Callback):
             start = end = None
+            samples = 0
 
             def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
                 if self.start is None:
                     self.start = time.perf_counter()
 
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                self.samples += extract_batch_size(batch)
+
             def on_train_end(self, trainer, pl_module):
                 self.end = time.perf_counter()
 
-        return _Timer()
+        return _Timed()
 
 
-def setup_run(model_name: str, overrides: list[str], out_dir: Path):
-    """(config, DataModule set up for fit, LightningModule) of a model, seeded alike each time."""
+def setup_run(workload: str, extra: list[str], out_dir: Path):
+    """(config, DataModule set up for fit, LightningModule), seeded alike each time."""
     import lightning as L
     from hydra.utils import instantiate
 
     from trainkit.training import build_model
 
-    cfg = compose([f"model={model_name}", *overrides], out_dir)
+    cfg = compose([*WORKLOADS[workload], *extra], out_dir)
     L.seed_everything(0, verbose=False)
     dm = instantiate(cfg.data)
     dm.setup("fit")
     return cfg, dm, build_model(cfg, dm)
 
 
-def timed_fit(trainer, model, dm) -> float:
-    """Samples/s from the first training batch to the end of training."""
-    timer = BatchTimer()
-    trainer.callbacks.append(timer)
-    trainer.fit(model, datamodule=dm)
-    return model.samples_seen / (timer.end - timer.start)
+NO_VALIDATION = ["trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "test=false"]
 
 
-def trainkit_round(model_name: str, iterations: int, out_dir: Path) -> float:
+def trainkit_round(workload: str, iterations: int, out_dir: Path) -> float:
     """Samples/s of trainkit's training path for `iterations` iterations."""
     from trainkit.training import build_trainer
 
-    overrides = [
-        "trainer.max_epochs=-1",
-        f"trainer.max_steps={iterations}",
-        "trainer.limit_val_batches=0",
-        "trainer.num_sanity_val_steps=0",
-        "callbacks.model_checkpoint=null",
-        "callbacks.early_stopping=null",
-        "test=false",
-    ]
-    cfg, dm, model = setup_run(model_name, overrides, out_dir)
+    extra = ["trainer.max_epochs=-1", f"trainer.max_steps={iterations}", *NO_VALIDATION]
+    extra += ["callbacks.model_checkpoint=null", "callbacks.early_stopping=null"]
+    cfg, dm, model = setup_run(workload, extra, out_dir)
     trainer, _, _ = build_trainer(cfg)
-    return timed_fit(trainer, model, dm)
+    timer = Timed()
+    trainer.callbacks.append(timer)
+    trainer.fit(model, datamodule=dm)
+    return timer.samples / (timer.end - timer.start)
 
 
-def lightning_floor_round(
-    model_name: str, iterations: int, out_dir: Path, fast_dispatch: bool = False
-) -> float:
-    """Samples/s of a stock Lightning Trainer with nothing on, on the same module and data;
-    `fast_dispatch`: with trainkit's hook dispatch (trainkit.fast_hooks) instead of Lightning's."""
+def bare_round(workload: str, iterations: int, out_dir: Path) -> float:
+    """Samples/s of a stock Lightning Trainer with nothing on, on the same module and data."""
     import lightning as L
-    from trainkit.profiler import NullProfiler
 
-    from trainkit import fast_hooks
-
-    _, dm, model = setup_run(model_name, [], out_dir)
-    # trainkit's next round installs its dispatch again
-    fast_hooks.install() if fast_dispatch else fast_hooks.uninstall()
+    _, dm, model = setup_run(workload, [], out_dir)
+    timer = Timed()
     trainer = L.Trainer(
         max_epochs=-1,
         max_steps=iterations,
         limit_val_batches=0,
         num_sanity_val_steps=0,
+        callbacks=[timer],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=out_dir,
-        profiler=NullProfiler() if fast_dispatch else None,
     )
-    return timed_fit(trainer, model, dm)
+    trainer.fit(model, datamodule=dm)
+    return timer.samples / (timer.end - timer.start)
 
 
-def loop_round(model_name: str, iterations: int, out_dir: Path) -> float:
-    """The same network, data, optimizer, batch size and iterations, in plain PyTorch."""
+def loop_round(workload: str, iterations: int, out_dir: Path) -> float:
+    """The same network, data, optimizer, batch size and iterations, in plain PyTorch (with the
+    DataModule's batch-wise preprocessing where it has one: uint8 MNIST -> normalised float)."""
     import torch
-    from hydra.utils import get_class
+    import torch.nn.functional as F
 
-    cfg, dm, model = setup_run(model_name, [], out_dir)
-    net = model.net
-    opt_cfg = dict(cfg.optimizer)
-    optimizer = get_class(opt_cfg.pop("_target_"))(net.parameters(), **opt_cfg)
-    loss_fn = (
-        torch.nn.functional.mse_loss
-        if model_name == "regression"
-        else torch.nn.functional.cross_entropy
-    )
+    _, dm, model = setup_run(workload, [], out_dir)
+    net, regression = model.net, workload == "regression"
+    optimizer = model.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     dataset = dm.make_dataset("train")
-    sampler = torch.utils.data.BatchSampler(
+    preprocess = getattr(dm, "preprocess", None)
+    batches = torch.utils.data.BatchSampler(
         torch.utils.data.RandomSampler(range(len(dataset))), dm.batch_size, drop_last=False
     )
     net.train()
     done = samples = 0
     start = time.perf_counter()
     while done < iterations:
-        for idx in sampler:
+        for idx in batches:
             x, y = dataset[torch.tensor(idx)]
+            if preprocess is not None:
+                x = preprocess(x, train=True)
             out = net(x)
-            loss = loss_fn(out.squeeze(-1) if model_name == "regression" else out, y)
+            loss = F.mse_loss(out.squeeze(-1), y) if regression else F.cross_entropy(out, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -174,83 +191,57 @@ def loop_round(model_name: str, iterations: int, out_dir: Path) -> float:
     return samples / (time.perf_counter() - start)
 
 
-def throughput(iterations: int, rounds: int) -> dict[str, dict]:
+def throughput(workloads: list[str], iterations: dict[str, int], rounds: int) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in MODELS:
-            loop_round(name, 20, Path(tmp) / "warm")  # warm up kernels and caches
-            trainkit_round(name, 20, Path(tmp) / "warm")
-            lightning_floor_round(name, 20, Path(tmp) / "warm")
-            lightning_floor_round(name, 20, Path(tmp) / "warm", True)
-            ratios, floor, fast_floor, tk, hand = [], [], [], [], []
+        os.environ.setdefault("TRAINKIT_DATA_DIR", str(Path(tmp) / "data"))
+        write_mnist_files(Path(os.environ["TRAINKIT_DATA_DIR"]))
+        for name in workloads:
+            n = iterations[name]
+            for warm in (loop_round, trainkit_round, bare_round):  # kernels, caches, imports
+                warm(name, 5, Path(tmp) / "warm")
+            loop, tk, bare = [], [], []
             for r in range(rounds):
                 out = Path(tmp) / f"{name}{r}"
-                loop_sps = loop_round(name, iterations, out / "loop")
-                tk_sps = trainkit_round(name, iterations, out / "trainkit")
-                floor_sps = lightning_floor_round(name, iterations, out / "bare")
-                fast_sps = lightning_floor_round(name, iterations, out / "fast", True)
-                hand.append(loop_sps)
-                tk.append(tk_sps)
-                ratios.append(tk_sps / loop_sps)
-                floor.append(floor_sps / loop_sps)
-                fast_floor.append(fast_sps / floor_sps)
-            results[name] = {
-                "loop_samples_per_s": statistics.median(hand),
-                "trainkit_samples_per_s": statistics.median(tk),
-                "ratio_median": statistics.median(ratios),
-                "ratios": ratios,
-                "bare_lightning_over_loop_median": statistics.median(floor),
-                "bare_lightning_over_loop": floor,
-                "fast_dispatch_over_lightning_dispatch_median": statistics.median(fast_floor),
-                "fast_dispatch_over_lightning_dispatch": fast_floor,
+                loop.append(loop_round(name, n, out / "loop"))
+                tk.append(trainkit_round(name, n, out / "trainkit"))
+                bare.append(bare_round(name, n, out / "bare"))
+            ratios = {
+                "trainkit / bare Lightning": [t / b for t, b in zip(tk, bare, strict=True)],
+                "trainkit / hand loop": [t / h for t, h in zip(tk, loop, strict=True)],
+                "bare Lightning / hand loop": [b / h for b, h in zip(bare, loop, strict=True)],
             }
-            rows = (
-                ("trainkit / hand loop", ratios),
-                ("bare Lightning / hand loop", floor),
-                ("bare Lightning, trainkit's / Lightning's hook dispatch", fast_floor),
-            )
-            for label, values in rows:
+            results[name] = {
+                "iterations": n,
+                "samples_per_s": {
+                    "hand_loop": statistics.median(loop),
+                    "trainkit": statistics.median(tk),
+                    "bare_lightning": statistics.median(bare),
+                },
+                "ratios": {
+                    k: {"median": statistics.median(v), "rounds": v} for k, v in ratios.items()
+                },
+            }
+            for label, values in ratios.items():
                 print(
-                    f"  {name:10s} {label:55s} {statistics.median(values):.3f}  "
+                    f"  {name:10s} {label:28s} {statistics.median(values):.3f}  "
                     f"(rounds: {', '.join(f'{v:.2f}' for v in values)})",
                     flush=True,
                 )
     return results
 
 
-def timed(cmd: list[str], repeats: int) -> float:
+def timed(cmd: list[str], repeats: int, env: dict | None = None) -> float:
     """Median wall time of a command (seconds)."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=env)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def startup(repeats: int) -> dict[str, float]:
-    py = sys.executable
-    with tempfile.TemporaryDirectory() as tmp:
-        env_log = f"paths.log_dir={tmp}"
-        first_step = [py, "-c", FIRST_STEP, env_log]
-        out = {
-            "import_torch_s": timed([py, "-c", "import torch"], repeats),
-            "import_torch_lightning_s": timed([py, "-c", "import torch, lightning"], repeats),
-            "help_s": timed([py, "train.py", "--help"], repeats),
-            "cfg_job_s": timed([py, "train.py", "--cfg", "job"], repeats),
-        }
-        steps = []
-        for _ in range(repeats):
-            res = subprocess.run(first_step, cwd=ROOT, capture_output=True, text=True, check=True)
-            steps.append(float(res.stdout.strip().splitlines()[-1]))
-        out["first_step_s"] = statistics.median(steps)
-    out["help_over_import_torch"] = out["help_s"] / out["import_torch_s"]
-    out["cfg_job_over_import_torch"] = out["cfg_job_s"] / out["import_torch_s"]
-    out["first_step_minus_imports_s"] = out["first_step_s"] - out["import_torch_lightning_s"]
-    return out
-
-
-# Time from process start to the end of the first training step of `python train.py`.
+# Time from process start to the end of the first training step, printed as the last line.
 FIRST_STEP = r"""
 import sys, time, runpy
 t0 = time.perf_counter()
@@ -262,47 +253,109 @@ def mark(self, *a, **k):
         hit.append(time.perf_counter() - t0)
     return orig(self, *a, **k)
 cb.Callback.on_train_batch_end = mark
-sys.argv = ["train.py", "trainer.max_steps=1", "trainer.num_sanity_val_steps=0", "test=false",
-            "trainer.enable_progress_bar=false", sys.argv[1]]
+script, *args = sys.argv[1:]
+sys.argv = [script, *args]
 try:
-    runpy.run_path("train.py", run_name="__main__")
+    runpy.run_path(script, run_name="__main__")
 except SystemExit:
     pass
 print(hit[0])
 """
 
+# The same run as `python train.py` (the CNN on the digits) as a minimal Lightning + Hydra app.
+MINIMAL_APP = r"""
+import hydra, lightning as L, torch
+from omegaconf import DictConfig
+from sklearn.datasets import load_digits
+
+class CNN(L.LightningModule):
+    def __init__(self, hidden: int, lr: float):
+        super().__init__()
+        self.save_hyperparameters()
+        nn = torch.nn
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(256, hidden), nn.ReLU(), nn.Linear(hidden, 10),
+        )
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = torch.nn.functional.cross_entropy(self.net(x), y)
+        self.log("train/loss", loss)
+        return loss
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg: DictConfig) -> None:
+    digits = load_digits()
+    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16
+    data = torch.utils.data.TensorDataset(x, torch.tensor(digits.target))
+    loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True)
+    trainer = L.Trainer(max_steps=1, enable_progress_bar=False, default_root_dir="{out}")
+    trainer.fit(CNN(128, 1e-3), loader)
+
+main()
+"""
+
+
+def startup(repeats: int) -> dict[str, float]:
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "TRAINKIT_LOG_DIR": tmp}
+        app = Path(tmp) / "minimal_app.py"
+        app.write_text(MINIMAL_APP.replace("{out}", tmp))
+        run_args = ["trainer.max_steps=1", "trainer.num_sanity_val_steps=0", "test=false",
+                    "trainer.enable_progress_bar=false"]  # fmt: skip
+        out = {
+            "import_torch_s": timed([py, "-c", "import torch"], repeats),
+            "import_torch_lightning_s": timed([py, "-c", "import torch, lightning"], repeats),
+            "help_s": timed([py, "train.py", "--help"], repeats, env),
+            "cfg_job_s": timed([py, "train.py", "--cfg", "job"], repeats, env),
+        }
+        for key, cmd in (
+            ("first_step_trainkit_s", [py, "-c", FIRST_STEP, "train.py", *run_args]),
+            ("first_step_minimal_app_s", [py, "-c", FIRST_STEP, str(app), f"hydra.run.dir={tmp}"]),
+        ):
+            steps = []
+            for _ in range(repeats):
+                res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+                if res.returncode:
+                    raise RuntimeError(res.stderr[-2000:])
+                steps.append(float(res.stdout.strip().splitlines()[-1]))
+            out[key] = statistics.median(steps)
+    out["help_over_import_torch"] = out["help_s"] / out["import_torch_s"]
+    out["cfg_job_over_import_torch"] = out["cfg_job_s"] / out["import_torch_s"]
+    return out
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--iterations", type=int, default=300, help="per round (small models)")
+    parser.add_argument("--mnist-iterations", type=int, default=30, help="per round (MNIST CNN)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--startup-repeats", type=int, default=5)
     parser.add_argument("--skip-startup", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        help="torch threads for the throughput rounds (default: torch's own choice); on a "
-        "shared machine 1 thread is much less noisy",
-    )
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
-    results = {}
+    results: dict = {}
     if not args.skip_throughput:
-        print(f"throughput: {args.rounds} alternating rounds of {args.iterations} iterations")
-        results["throughput"] = throughput(args.iterations, args.rounds)
+        iterations = {w: args.iterations for w in WORKLOADS} | {"mnist_cnn": args.mnist_iterations}
+        print(f"throughput: {args.rounds} alternating rounds")
+        results["throughput"] = throughput(args.workloads, iterations, args.rounds)
     if not args.skip_startup:
-        results["startup"] = startup(args.startup_repeats)
-        s = results["startup"]
+        s = results["startup"] = startup(args.startup_repeats)
         print(
             f"  import torch {s['import_torch_s']:.2f}s, torch+lightning "
             f"{s['import_torch_lightning_s']:.2f}s"
@@ -311,8 +364,8 @@ def main() -> None:
             ratio = s[f"{key}_over_import_torch"]
             print(f"  train.py {name} {s[f'{key}_s']:.2f}s = {ratio:.2f} x import torch")
         print(
-            f"  first training step after {s['first_step_s']:.2f}s = imports + "
-            f"{s['first_step_minus_imports_s']:.2f}s"
+            f"  first training step: train.py {s['first_step_trainkit_s']:.2f}s, a minimal "
+            f"Lightning + Hydra script {s['first_step_minimal_app_s']:.2f}s"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainkit.budget import plan
+from trainkit.budget import no_validation_reason, plan
 from trainkit.errors import ConfigError
 
 
@@ -92,11 +92,11 @@ def test_interval_longer_than_an_epoch_is_a_clear_error():
         {"max_epochs": -1, "max_steps": 7},  # the run ends before its first epoch's validation
     ],
 )
-def test_a_run_in_which_no_validation_would_run_is_refused(kwargs):
-    with pytest.raises(ConfigError, match=r"no validation would run: the run has \d+ iterations"):
-        plan(train_samples=100, batch_size=10, **kwargs)
-    # without validation the same run is fine
-    assert plan(train_samples=100, batch_size=10, validation_enabled=False, **kwargs).epochs
+def test_a_run_that_ends_before_its_first_validation_says_so(kwargs):
+    p = plan(train_samples=100, batch_size=10, **kwargs)
+    assert p.validations == 0
+    assert no_validation_reason(p).startswith(f"the run ends after {p.iterations} iteration(s)")
+    assert no_validation_reason(plan(train_samples=100, batch_size=10, max_epochs=1)) == ""
 
 
 def test_unbounded_run():
@@ -129,7 +129,7 @@ TINY = [
             ],
             (3, 15, 9, 3),
         ),
-        (["trainer.max_epochs=-1", "trainer.max_steps=13"], (2, 13, 13, 1)),
+        (["trainer.max_epochs=-1", "trainer.max_steps=7"], (1, 7, 7, 0)),
         (
             ["trainer.max_epochs=-1", "trainer.max_steps=6", "trainer.accumulate_grad_batches=3"],
             (2, 18, 6, 1),

@@ -137,6 +137,23 @@ def test_validation_every_n_iterations_across_epochs(run_train):
     assert [s for s, _ in scalars(run_dir)["val/loss"]] == [40, 80, 120]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "why"),
+    [
+        (["trainer.limit_val_batches=0"], "there is no validation data"),
+        (["trainer.max_epochs=-1", "trainer.max_steps=2"], "the run ends after 2 iteration(s)"),
+    ],
+)
+def test_a_run_without_validation_trains_its_budget_and_says_so(run_train, caplog, overrides, why):
+    args = ["model=cnn", "trainer.max_epochs=2", "trainer.limit_train_batches=3", *overrides]
+    summary, _ = run_train(args)
+    assert summary["status"] == "ok" and summary["validations"] == 0
+    assert summary["iterations"] == summary["plan"]["iterations"] and summary["val"] == {}
+    assert summary["best_model_path"] == "" and summary["test"]  # the last weights are tested
+    assert f"no validation in this run: {why}" in caplog.text
+    assert "early stopping and the best checkpoint are off" in caplog.text
+
+
 def test_bf16_mixed_precision_runs_on_cpu(run_train):
     summary, _ = run_train(
         ["model=cnn", *FAST, "trainer.max_epochs=1", "trainer.precision=bf16-mixed"]

@@ -135,17 +135,6 @@ def plan(
             epochs, total_iters, total_steps = epochs + 1, total_iters + it, total_steps + st
     elif iters == 0:
         epochs = total_iters = total_steps = validations = 0
-    if mode != "off" and validations == 0 and total_iters:
-        every = f"every {val_every} iterations" + (
-            f" (check_val_every_n_epoch={check_val_every_n_epoch})" if mode == "per epoch" else ""
-        )
-        raise ConfigError(
-            f"no validation would run: the run has {total_iters} iterations in {epochs} "
-            f"epoch(s) and validation comes {every}; lower trainer.val_check_interval or "
-            "trainer.check_val_every_n_epoch, or set trainer.limit_val_batches=0 to train "
-            "without validation."
-        )
-
     return Plan(
         train_samples=train_samples,
         world_size=world_size,
@@ -167,6 +156,23 @@ def plan(
         validations=validations if mode != "off" else 0,
         log_every_n_steps=log_every_n_steps,
     )
+
+
+def no_validation_reason(p: Plan) -> str:
+    """Why this plan validates never, or "" when it validates."""
+    if p.val_mode == "off":
+        return "there is no validation data (or trainer.limit_val_batches=0)"
+    if p.validations == 0:
+        every = f"every {p.val_every} iterations" + (
+            f" (check_val_every_n_epoch={p.check_val_every_n_epoch})"
+            if p.val_mode == "per epoch"
+            else ""
+        )
+        return (
+            f"the run ends after {p.iterations} iteration(s), before its first validation "
+            f"(validation comes {every}; lower trainer.val_check_interval to validate)"
+        )
+    return ""
 
 
 def _n(x: int | None) -> str:

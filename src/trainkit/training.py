@@ -22,6 +22,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from trainkit.budget import no_validation_reason
 from trainkit.callbacks.budget_table import BudgetTable, actual_counts, plan_from_trainer
 from trainkit.callbacks.checkpointing import AtomicCheckpointIO, LastCheckpoint
 from trainkit.callbacks.run_state import RunState, restore_data_state
@@ -94,8 +95,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_config = record_of_run(cfg, seed, model, datamodule)
     trainer, callbacks, loggers = build_trainer(cfg, RunState(run_config))
     plan = plan_from_trainer(trainer, datamodule)
-    if plan.val_mode == "off":
-        without_validation(trainer)
+    if no_validation_reason(plan):
+        without_validation(trainer, no_validation_reason(plan))
 
     # 6. Fit (resuming when ckpt_path is set), then test the best checkpoint.
     start = time.perf_counter()
@@ -254,16 +255,17 @@ def is_best_checkpoint(callback: Callback) -> bool:
     return isinstance(callback, ModelCheckpoint) and callback.monitor is not None
 
 
-def without_validation(trainer: L.Trainer) -> None:
-    """No validation in this run (no val split, or limit_val_batches=0): nothing to pick a best
-    checkpoint or stop early on; the run trains its whole budget and tests its last weights."""
+def without_validation(trainer: L.Trainer, reason: str) -> None:
+    """No validation will run: nothing to pick a best checkpoint or stop early on; the run
+    trains its whole budget and is tested with its last weights. Said in one line."""
     dropped = [
         c for c in trainer.callbacks if isinstance(c, EarlyStopping) or is_best_checkpoint(c)
     ]
     if dropped:
-        log.info(
-            "no validation in this run: early stopping and the best checkpoint are off; the "
-            "run trains its whole budget and is tested with its last weights"
+        log.warning(
+            "no validation in this run: %s; early stopping and the best checkpoint are off, "
+            "and the last weights are tested",
+            reason,
         )
         trainer.callbacks = [c for c in trainer.callbacks if c not in dropped]
 
