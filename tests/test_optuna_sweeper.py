@@ -241,6 +241,8 @@ SWEEPS = {
     "second": [*FIRST, "hydra.sweeper.study_name=app", "hydra.sweeper.direction=maximize"],
     "all_fail": ["fail_all=true", "hydra.sweeper.n_trials=2"],
 }
+# "resumed" launches "second" again on the same storage, once "second" has finished
+RESUMED = [*SWEEPS["second"], "hydra.sweeper.n_trials=3"]
 
 
 def start_sweep(tmp: Path, name: str, args: list[str]) -> subprocess.Popen:
@@ -264,7 +266,9 @@ def sweeps(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Pat
     tmp = tmp_path_factory.mktemp("sweeps")
     storage = {"second": [f"hydra.sweeper.storage=sqlite:///{tmp / 'optuna.db'}"]}
     procs = {n: start_sweep(tmp, n, [*a, *storage.get(n, [])]) for n, a in SWEEPS.items()}
-    return {name: (wait(proc), tmp / name) for name, proc in procs.items()}
+    done = {name: (wait(proc), tmp / name) for name, proc in procs.items()}
+    resumed = start_sweep(tmp, "resumed", [*RESUMED, *storage["second"]])
+    return {**done, "resumed": (wait(resumed), tmp / "resumed")}
 
 
 def finished(sweeps, name: str) -> Path:
@@ -323,8 +327,20 @@ def test_seeded_sampler_repeats_its_trials_and_sqlite_storage_works(sweeps) -> N
     assert second["best_value"] > first["best_value"]
     db = finished(sweeps, "second").parent / "optuna.db"
     study = optuna.load_study(study_name="app", storage=f"sqlite:///{db}")
-    states = [t.state.name for t in study.trials]
+    states = [t.state.name for t in study.trials[:5]]  # 3 more come from the "resumed" sweep
     assert states == ["COMPLETE", "FAIL", "COMPLETE", "FAIL", "COMPLETE"]  # none left RUNNING
+
+
+@pytest.mark.slow  # subprocess sweeps of a tiny app (module fixture: ~5 s)
+def test_a_study_resumed_from_its_storage_continues_with_new_trials(sweeps) -> None:
+    second, resumed = (read_results(finished(sweeps, name)) for name in ("second", "resumed"))
+    proc, _ = sweeps["resumed"]
+    assert "Resuming study 'app' after 5 trials: sampler seed 123 + 5" in proc.stderr + proc.stdout
+    assert [t["number"] for t in resumed["trials"]] == [5, 6, 7]
+    before = [t["params"] for t in second["trials"]]
+    assert not [t["params"] for t in resumed["trials"] if t["params"] in before]  # all new
+    db = finished(sweeps, "second").parent / "optuna.db"
+    assert len(optuna.load_study(study_name="app", storage=f"sqlite:///{db}").trials) == 8
 
 
 @pytest.mark.slow  # subprocess sweeps of a tiny app (module fixture: ~5 s)

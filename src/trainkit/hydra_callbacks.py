@@ -14,7 +14,9 @@ log = logging.getLogger("trainkit")
 
 
 class SweepReport(Callback):
-    """report.md, report.csv and heatmap.png / line.png in hydra.sweep.dir after every sweep."""
+    """report.md, report.csv and heatmap.png / line.png in hydra.sweep.dir after every sweep;
+    then exit 1 if any job failed (the basic launcher goes on after a failed job, see
+    trainkit.cli.run_job, so that the others still run and the report covers them all)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from trainkit.reports import sweep_report
@@ -29,6 +31,16 @@ class SweepReport(Callback):
         if best:
             log.info("best job %s: %s = %s", best["job"], report["metric"], fmt(best["value"]))
         log.info("sweep report: %s", ", ".join(report["files"]))
+        failed = [j["job"] for j in report["jobs"] if j["status"] != "ok"]
+        if failed:  # every job ran and the report is written: now the sweep's own verdict
+            log.error(
+                "%d of %d jobs did not finish ok (%s): see %s",
+                len(failed),
+                len(report["jobs"]),
+                ", ".join(failed),
+                report["files"][0],
+            )
+            sys.exit(1)
 
 
 class CheckOutputDir(Callback):

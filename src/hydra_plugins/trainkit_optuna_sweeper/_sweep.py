@@ -17,6 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Transformer
 from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
@@ -58,6 +59,14 @@ def run_sweep(sweeper: OptunaSweeper, arguments: list[str]) -> list[Sequence[Job
         direction=sweeper.direction,
         load_if_exists=True,
     )
+    done = len(study.trials)
+    sampler_cfg = OmegaConf.select(config, "hydra.sweeper.sampler")
+    if done and sampler_cfg is not None and sampler_cfg.get("seed") is not None:
+        # a study resumed from its storage: seeded as at its start, the sampler would ask for
+        # the trials it already has; seed + (trials so far) keeps it repeatable and new
+        study.sampler = instantiate(sampler_cfg, seed=int(sampler_cfg.seed) + done)
+        log.info("Resuming study %r after %d trials: sampler seed %s + %d", study.study_name,
+                 done, sampler_cfg.seed, done)  # fmt: skip
     log.info(
         "Optuna study %r (%s, %s, %s), %d trials, %d per batch",
         study.study_name,

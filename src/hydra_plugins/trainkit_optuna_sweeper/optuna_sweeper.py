@@ -21,7 +21,7 @@ class TPESamplerConf:
     """Optuna's default sampler; seeded, a sweep asks for the same trials again."""
 
     _target_: str = "optuna.samplers.TPESampler"
-    seed: int | None = None
+    seed: Any = "${oc.select:seed,null}"  # the run's seed, when the app has one
     n_startup_trials: int = 10  # random trials before TPE starts modelling
     multivariate: bool = False
     constant_liar: bool = False  # set true with n_jobs > 1: pending trials count as bad
@@ -30,7 +30,7 @@ class TPESamplerConf:
 @dataclass
 class RandomSamplerConf:
     _target_: str = "optuna.samplers.RandomSampler"
-    seed: int | None = None
+    seed: Any = "${oc.select:seed,null}"
 
 
 @dataclass
@@ -41,7 +41,8 @@ class OptunaSweeperConf:
     sampler: Any = MISSING
     direction: Any = "minimize"  # "minimize" or "maximize" (one objective)
     study_name: str | None = None
-    storage: str | None = None  # null: in memory; "sqlite:///optuna.db": kept, resumable
+    storage: str | None = None  # null: in memory; "sqlite:///optuna.db": kept, resumable (a
+    # resumed study's sampler is seeded with seed + its number of trials: new trials, repeatably)
     n_trials: int = 20
     n_jobs: int = 1  # trials launched together (in parallel with e.g. hydra/launcher=joblib)
     params: dict[str, Any] = field(default_factory=dict)  # key: Hydra sweep syntax
