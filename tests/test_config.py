@@ -57,7 +57,7 @@ def test_each_model_picks_its_data_and_the_command_line_wins(compose_cfg, model,
 
 @pytest.mark.parametrize("model", options("model"))
 def test_every_model_builds_with_its_default_data(compose_cfg, model):
-    from trainkit.training import is_best_checkpoint
+    from trainkit.summary import is_best_checkpoint
 
     cfg = compose_cfg([f"model={model}"])
     dm, net, trainer = build(cfg)

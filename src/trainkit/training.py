@@ -23,8 +23,8 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.budget import no_validation_reason
-from trainkit.callbacks.budget_table import BudgetTable, actual_counts, plan_from_trainer
-from trainkit.callbacks.checkpointing import AtomicCheckpointIO, LastCheckpoint
+from trainkit.callbacks.budget_table import plan_from_trainer
+from trainkit.callbacks.checkpointing import AtomicCheckpointIO
 from trainkit.callbacks.run_state import RunState, restore_data_state
 from trainkit.checkpoints import (
     check_compatible,
@@ -37,6 +37,7 @@ from trainkit.distributed import install_hydra_ddp_fix
 from trainkit.errors import ConfigError, TrainkitError
 from trainkit.loggers import write_hparams
 from trainkit.run_files import split_metrics, write_metrics
+from trainkit.summary import is_best_checkpoint, summarize
 from trainkit.tuning import tune
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     set_threads_for_parallel_jobs()
     seed = L.seed_everything(cfg.seed, workers=True, verbose=False)
     log.info("seed %d, run directory %s", seed, out_dir)
+    log.info("%s", what_trains(cfg))
 
     # 2. The checkpoint to resume, if any: read first, so that the data is prepared the way it
     # was for that run (its class names, vocabulary, normalisation).
@@ -131,6 +133,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_hparams(loggers, cfg, summary)
         log.info("metrics written to %s", out_dir / "metrics.json")
     return summary
+
+
+def what_trains(cfg: DictConfig) -> str:
+    """ "model=text on data=synthetic_text (the model's default dataset; data=... for another)"."""
+    if not HydraConfig.initialized():
+        return f"model {cfg.model._target_} on data {cfg.data._target_}"
+    choices = HydraConfig.get().runtime.choices
+    chosen = any(o.lstrip("+").startswith("data=") for o in HydraConfig.get().overrides.task)
+    source = f"experiment={choices['experiment']}'s" if choices.get("experiment") else "the model's"
+    why = "as chosen" if chosen else f"{source} default dataset; data=... for another"
+    return f"model={choices.get('model')} on data={choices.get('data')} ({why})"
 
 
 def set_threads_for_parallel_jobs() -> None:
@@ -251,10 +264,6 @@ def build_trainer(cfg: DictConfig, *extra: Callback) -> tuple[L.Trainer, list, l
     return trainer, callbacks, loggers
 
 
-def is_best_checkpoint(callback: Callback) -> bool:
-    return isinstance(callback, ModelCheckpoint) and callback.monitor is not None
-
-
 def without_validation(trainer: L.Trainer, reason: str) -> None:
     """No validation will run: nothing to pick a best checkpoint or stop early on; the run
     trains its whole budget and is tested with its last weights. Said in one line."""
@@ -277,60 +286,3 @@ def optimized_value(summary: dict[str, Any], metric: str) -> float:
         return float(summary["best_score"])
     stage, _, name = metric.partition("/")
     return float(summary.get(stage, {}).get(name, math.nan))
-
-
-def summarize(
-    cfg: DictConfig,
-    trainer: L.Trainer,
-    model: L.LightningModule,
-    seed: int,
-    resumed_from: str | None,
-    status: str,
-    results: dict[str, dict[str, float]] | None = None,
-    fit_seconds: float | None = None,
-    tuned: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """What metrics.json records about the run."""
-    results = results if results is not None else split_metrics(trainer.callback_metrics)
-    budget = next((c for c in trainer.callbacks if isinstance(c, BudgetTable)), None)
-    best = next((c for c in trainer.callbacks if is_best_checkpoint(c)), None)
-    last = next((c for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
-    counts = actual_counts(trainer, budget.validations if budget else None)
-    samples = budget.samples_seen * trainer.world_size if budget else None  # equal shards
-    monitor, mode = monitor_of(cfg)
-    score = best.best_model_score if best else None
-    fit_seconds = round(fit_seconds, 3) if fit_seconds else None
-    return {
-        "status": status,
-        "model": cfg.model._target_,
-        "data": cfg.data._target_,
-        "seed": seed,
-        "run_dir": str(cfg.paths.output_dir),
-        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
-        "resumed_from": resumed_from,
-        "train": results.get("train", {}),
-        "val": results.get("val", {}),
-        "test": results.get("test", {}),
-        "monitor": monitor,
-        "monitor_mode": mode,
-        "best_score": None if score is None else float(score),
-        "best_model_path": best.best_model_path if best else "",
-        "last_model_path": str(last.path) if last and last.path.is_file() else "",
-        "global_step": trainer.global_step,
-        **counts,
-        "fit_seconds": fit_seconds,
-        "train_samples_seen": samples,
-        "train_samples_per_second": round(samples / fit_seconds, 1)
-        if samples and fit_seconds
-        else None,
-        "plan": budget.plan.as_dict() if budget and budget.plan else None,
-        "tuned": tuned or {},
-        "model_report": model.final_report() if hasattr(model, "final_report") else {},
-        "data_report": dict(getattr(trainer.datamodule, "report", None) or {}),
-    }
-
-
-def monitor_of(cfg: DictConfig) -> tuple[str, str]:
-    """The metric the best checkpoint, early stopping and sweeps watch, and its direction: the
-    model config's `monitor` / `monitor_mode` (default val/loss, min)."""
-    return cfg.model.get("monitor", "val/loss"), cfg.model.get("monitor_mode", "min")
