@@ -26,7 +26,7 @@ def eval_job(cfg: DictConfig) -> float:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> float:
-    return run_job(eval_job, cfg)
+    return run_job(eval_job, cfg, record=None)  # eval.json is written by a finished eval
 
 
 if __name__ == "__main__":

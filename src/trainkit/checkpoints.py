@@ -186,14 +186,23 @@ def atomic_save(checkpoint: dict[str, Any], path: str | Path) -> None:
 
 
 def _write_error(path: Path, err: BaseException) -> str:
-    full = getattr(err, "errno", None) == errno.ENOSPC or "No space left" in str(err)
+    """One sentence: why a checkpoint could not be written, and that nothing older was lost."""
+    code = getattr(err, "errno", None)
+    full = code == errno.ENOSPC or "No space left" in str(err)
     if not full and isinstance(err, RuntimeError):  # torch's zip writer hides the errno
         try:
             full = os.statvfs(path.parent).f_bavail == 0
         except OSError:
             full = False
-    why = "the disk is full" if full else " ".join(str(err).split())[:160]
+    if full:
+        why, what = "the disk is full", "free space"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why, what = f"no permission to write in {path.parent}", "fix the folder's permissions"
+    elif path.parent.exists() and not path.parent.is_dir():
+        why, what = f"{path.parent} is a file, not a folder", "move that file away"
+    else:
+        why, what = " ".join(str(err).split())[:160], "fix the cause"
     return (
-        f"could not write the checkpoint {path} ({why}); the previous checkpoint in "
-        f"{path.parent} is intact: free space (or fix the folder's permissions) and resume."
+        f"could not write the checkpoint {path} ({why}); the checkpoints written before are "
+        f"intact: {what}, then resume with ckpt_path={path.parent.parent}."
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,14 +23,17 @@ from trainkit.errors import ConfigError, TrainkitError
 log = logging.getLogger("trainkit")
 
 
-def run_job(job: Callable[[DictConfig], float], cfg: DictConfig) -> float:
+def run_job(
+    job: Callable[[DictConfig], float], cfg: DictConfig, record: str | None = "metrics.json"
+) -> float:
     """Run `job(cfg)` and return its metric.
 
-    A single run ends a user error (TrainkitError) with `error: <one sentence>` (on the console
-    and in the run's log file) and exit code 1; any other exception keeps its traceback. In a
-    multirun, a job that fails for any reason is recorded as failed in its metrics.json (with
-    the error) and returns NaN, so the sweep goes on to the next job. Ctrl-C still stops the
-    whole sweep; SIGTERM exits with 143, as a shell reports a process it ended.
+    A job that fails is recorded as failed in its run directory's `record` file (status, the
+    error in one line). A single run then ends a user error (TrainkitError) with
+    `error: <one sentence>` (on the console and in the run's log file) and exit code 1; any
+    other exception keeps its traceback. In a multirun, a failed job returns NaN, so the sweep
+    goes on to the next job (and exits 1 at its end, see hydra_callbacks.SweepReport). Ctrl-C
+    still stops the whole sweep; SIGTERM exits with 143, as a shell reports a process it ended.
     """
     from trainkit.config import check_config
 
@@ -45,11 +49,12 @@ def run_job(job: Callable[[DictConfig], float], cfg: DictConfig) -> float:
         fail("interrupted before training started: nothing was trained or written", 130)
     except Exception as raw:
         err = user_error(raw)
+        if record:
+            record_failure(err, record, log_it=multirun)
         if not multirun:
             if isinstance(err, TrainkitError):
                 fail(f"error: {err}", 1)
             raise
-        record_failure(cfg, err)
         return math.nan
 
 
@@ -94,18 +99,24 @@ def one_line(err: BaseException) -> str:
     return text if isinstance(err, TrainkitError) else f"{type(err).__name__}: {text}"
 
 
-def record_failure(cfg: DictConfig, err: Exception) -> None:
-    """Write metrics.json with status "failed" and the error; the full traceback goes to the log."""
-    from trainkit.run_files import write_metrics
+def record_failure(err: Exception, record: str, log_it: bool) -> None:
+    """Write the run's `record` (metrics.json) with status "failed" and the error in one line;
+    `log_it`: also log it (a multirun job; the full traceback goes to the job's log)."""
+    from trainkit.run_files import write_json
 
     message = one_line(err)
-    if isinstance(err, TrainkitError):
+    if log_it and isinstance(err, TrainkitError):
         log.error("job failed: %s", message)
-    else:
+    elif log_it:
         log.exception("job failed: %s", message)
+    if os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) != "0":
+        return  # a DDP worker: the run's main process (rank 0) records the run
     summary = {"status": "failed", "error": message, "overrides": overrides()}
     summary.update(train={}, val={}, test={})
-    write_metrics(HydraConfig.get().runtime.output_dir, summary)
+    try:
+        write_json(Path(HydraConfig.get().runtime.output_dir) / record, summary)
+    except OSError as write_err:  # a full disk or a read-only folder: the error still shows
+        log.warning("could not write %s (%s)", record, write_err)
 
 
 # -- the command line, before Hydra --------------------------------------------------------

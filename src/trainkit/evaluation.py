@@ -59,7 +59,8 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
     model.on_load_checkpoint(ckpt)  # as Lightning loads a checkpoint: the hook, then the weights
     model.load_state_dict(ckpt["state_dict"])
     trainer: L.Trainer = instantiate(cfg.trainer)
-    loader = split_loader(datamodule, cfg.split)
+    # through the DataModule (its batch hooks normalise uint8 images), serving the chosen split
+    serve_split(datamodule, cfg.split)
     summary: dict[str, Any] = {"checkpoint": path, "split": cfg.split, "data": data_cfg._target_}
     if cfg.predict:
         if not is_overridden("predict_step", model, L.LightningModule):
@@ -67,14 +68,14 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
                 f"{type(model).__name__} has no predict_step: to write predictions, add one that "
                 "returns the model's output for a batch, e.g. `return self(batch[0]).softmax(-1)`."
             )
-        batches = trainer.predict(model, dataloaders=loader)
-        targets = torch.cat([batch[1] for batch in loader])
+        batches = trainer.predict(model, datamodule=datamodule)
+        targets = torch.cat([batch[-1] for batch in datamodule.predict_dataloader()])
         csv_path = out_dir / f"predictions_{cfg.split}.csv"
         write_predictions(csv_path, torch.cat(batches), targets, datamodule)
         summary.update(predictions=str(csv_path), value=None)
         log.info("predictions written to %s", csv_path)
     else:
-        trainer.test(model, dataloaders=loader, verbose=False)
+        trainer.test(model, datamodule=datamodule, verbose=False)
         metrics = split_metrics(trainer.callback_metrics).get("test", {})
         summary["metrics"] = {f"{cfg.split}/{k}": v for k, v in metrics.items()}
         rows = [(name, f"{value:.4f}") for name, value in summary["metrics"].items()]
@@ -85,11 +86,16 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
     return summary
 
 
-def split_loader(datamodule: L.LightningDataModule, split: str):
-    """The split's samples in order, each once (any DataModule: its own loaders otherwise)."""
-    if hasattr(datamodule, "loader"):
-        return datamodule.loader(split)
-    return getattr(datamodule, f"{split}_dataloader")()
+def serve_split(datamodule: L.LightningDataModule, split: str) -> None:
+    """Make the DataModule's test and predict loaders serve `split` (each sample once, in order);
+    a DataModule of your own serves its test split only."""
+    if hasattr(datamodule, "eval_split"):
+        datamodule.eval_split = split
+    elif split != "test":
+        raise ConfigError(
+            f"split={split}: {type(datamodule).__name__} has no `eval_split` to serve it from "
+            "its test_dataloader; evaluate split=test, or give it one (see trainkit.data.base)."
+        )
 
 
 def write_predictions(

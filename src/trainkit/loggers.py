@@ -102,8 +102,6 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_ending = False
-        if trainer.fit_loop.epoch_loop.batch_progress.current.ready == 0:
-            self._last_validation = {}  # a new epoch (not one resumed in its middle)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         self._lr = learning_rates(optimizer)
@@ -134,6 +132,7 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
         if trainer.is_global_zero and self._last_validation:
             epoch = trainer.current_epoch + 1
             self._write({_epoch_tag(k): v for k, v in self._last_validation.items()}, epoch)
+        self._last_validation = {}  # the next epoch's point comes from its own validations
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_ending = False

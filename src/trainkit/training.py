@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.budget import no_validation_reason
@@ -255,12 +255,15 @@ def build_trainer(cfg: DictConfig, *extra: Callback) -> tuple[L.Trainer, list, l
     # objects are passed to the built Trainer, not through Hydra (which would turn the lists
     # into ListConfigs that Lightning 2.4 refuses)
     make_trainer = instantiate(cfg.trainer, _partial_=True, _convert_="all")
-    trainer: L.Trainer = make_trainer(
-        callbacks=callbacks,
-        logger=loggers or False,
-        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-        plugins=[AtomicCheckpointIO(background=cfg.get("checkpoint_in_background", True))],
-    )
+    try:
+        trainer: L.Trainer = make_trainer(
+            callbacks=callbacks,
+            logger=loggers or False,
+            enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks),
+            plugins=[AtomicCheckpointIO(background=cfg.get("checkpoint_in_background", True))],
+        )
+    except Exception as err:  # Lightning's refusal (no GPU, a bad value): name the setting
+        raise build_error("trainer", err) from err
     return trainer, callbacks, loggers
 
 

@@ -10,10 +10,11 @@ every checkpoint atomically (see trainkit.checkpoints.atomic_save), by default i
   every one), every `every_n_train_steps` optimizer steps if set, at the end of training, and on
   an interrupt during fit:
 
-  Ctrl-C (SIGINT) or SIGTERM (a cluster pre-empting the job): the current iteration finishes,
-  last.ckpt is written, the way to resume is printed, and the process exits non-zero (1 for
-  Ctrl-C, 143 for SIGTERM). A second Ctrl-C stops at once (the checkpoint is still attempted).
-  An interrupt after fit (while testing) leaves last.ckpt as fit wrote it: the final weights.
+  Ctrl-C (SIGINT) or SIGTERM (a cluster pre-empting the job) during fit: the current iteration
+  (or the validation under way) finishes, last.ckpt is written, the way to resume is printed,
+  and the process exits non-zero (1 for Ctrl-C, 143 for SIGTERM). A second Ctrl-C stops at once
+  (the checkpoint is still attempted). An interrupt after fit (while testing) leaves last.ckpt
+  as fit wrote it: the final weights.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
@@ -94,8 +95,13 @@ def _copy_files(paths: list[str], folder: str) -> None:
             shutil.copy2(path, target)
 
 
-class LastCheckpoint(Callback):
-    """Writes <dirpath>/last.ckpt (see the module docstring)."""
+class LastCheckpoint(Checkpoint):
+    """Writes <dirpath>/last.ckpt (see the module docstring).
+
+    A `Checkpoint` (Lightning's base class of ModelCheckpoint): Lightning runs checkpoint
+    callbacks after the others, so the state it saves holds the other callbacks' latest state
+    (early stopping's patience, the best checkpoint's score).
+    """
 
     def __init__(
         self, dirpath: str, every_n_train_steps: int | None = None, min_interval: float = 30.0
@@ -115,7 +121,9 @@ class LastCheckpoint(Callback):
         self._last_write = -math.inf  # time.monotonic() of the last write
         self._saved_step = -1  # global step of the last write
         self._interrupt_requested = False
-        self._previous_handler: Any = None
+        self._previous_handler: Any = None  # of SIGINT, before fit
+        self._lightning_sigterm_handler: Any = None
+        self._sigterm: tuple[int, Any] | None = None  # a SIGTERM held until the iteration ends
 
     def save(self, trainer: L.Trainer) -> None:
         """Write last.ckpt now (every process must call it under DDP)."""
@@ -123,13 +131,19 @@ class LastCheckpoint(Callback):
         self._last_write, self._saved_step = time.monotonic(), trainer.global_step
 
     # -- after validations: at most every min_interval seconds ---------------------------------
+    # When validation runs once at the end of every epoch (or not at all), the state is saved at
+    # the end of the epoch, as Lightning's ModelCheckpoint does: a resume then starts the next
+    # epoch, instead of replaying the end of one whose validation metrics it does not have.
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING:
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+            return
+        if not saves_at_epoch_end(trainer):
             self._save_if_due(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.enable_validation or not sum(trainer.num_val_batches or [0]):
-            self._save_if_due(trainer)  # no validation: after every epoch instead
+        if saves_at_epoch_end(trainer):
+            self._save_if_due(trainer)
+        self._stop_if_asked()  # an interrupt during the epoch's last validation: stop here
 
     def _save_if_due(self, trainer: L.Trainer) -> None:
         due = time.monotonic() - self._last_write >= self.min_interval
@@ -141,19 +155,37 @@ class LastCheckpoint(Callback):
         n = self.every_n_train_steps
         if n and trainer.global_step % n == 0 and trainer.global_step != self._saved_step:
             self.save(trainer)
+        self._stop_if_asked()  # at an iteration boundary: the state is consistent
+
+    def _stop_if_asked(self) -> None:
         if self._interrupt_requested:
-            raise KeyboardInterrupt  # at an iteration boundary: the state is consistent
+            raise KeyboardInterrupt
+        if self._sigterm is not None:  # Lightning's handler now: it stops the run right after
+            signum, frame = self._sigterm
+            self._sigterm = None
+            self._lightning_sigterm_handler(signum, frame)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_step != self._saved_step:
             self.save(trainer)
 
-    # -- Ctrl-C: finish the iteration, then stop ----------------------------------------------
+    # -- Ctrl-C and SIGTERM: finish the iteration (or the validation under way), then stop ------
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._interrupt_requested = False
         self._last_write, self._saved_step = -math.inf, -1
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning's SIGTERM handler (installed just before training) would stop the run at the
+        # next batch of a validation under way, and a resume would not finish that validation:
+        # hold the signal until the iteration or the epoch ends, then hand it to Lightning.
+        self._sigterm = None
+        if threading.current_thread() is threading.main_thread():
+            self._lightning_sigterm_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._sigterm = (signum, frame)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         if self._interrupt_requested:
@@ -168,6 +200,9 @@ class LastCheckpoint(Callback):
         if self._previous_handler is not None:
             signal.signal(signal.SIGINT, self._previous_handler)
             self._previous_handler = None
+        if self._lightning_sigterm_handler is not None:
+            signal.signal(signal.SIGTERM, self._lightning_sigterm_handler)
+            self._lightning_sigterm_handler = None
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
@@ -191,6 +226,13 @@ class LastCheckpoint(Callback):
                 self.path,
                 resume_command(self.path.parent.parent),
             )
+
+
+def saves_at_epoch_end(trainer: L.Trainer) -> bool:
+    """True when validation runs once at the end of every epoch, or not at all."""
+    if not trainer.enable_validation or not sum(trainer.num_val_batches or [0]):
+        return True
+    return trainer.check_val_every_n_epoch == 1 and trainer.val_check_interval == 1.0
 
 
 def resume_command(run_dir: Path) -> str:

@@ -26,13 +26,25 @@ from trainkit.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+def channel_histograms(x: torch.Tensor) -> torch.Tensor:
+    """Counts of the values 0-255 in each channel of uint8 images (N, C, H, W), shape (C, 256);
+    the histograms of a set's batches add up to the set's."""
+    return torch.stack(
+        [torch.bincount(x[:, c].reshape(-1), minlength=256) for c in range(x.shape[1])]
+    )
+
+
 def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of uint8 images scaled to [0, 1], from 256-bin histograms
     (exact, and no float copy of the whole training set)."""
+    return histogram_stats(channel_histograms(x))
+
+
+def histogram_stats(histograms: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std on the [0, 1] scale from `channel_histograms`."""
     values = torch.arange(256, dtype=torch.float64) / 255
     means, stds = [], []
-    for c in range(x.shape[1]):
-        hist = torch.bincount(x[:, c].reshape(-1), minlength=256).double()
+    for hist in histograms.double():
         mean = (hist * values).sum() / hist.sum()
         var = (hist * (values - mean) ** 2).sum() / hist.sum()
         means.append(float(mean))
@@ -101,14 +113,25 @@ class ImageDataModule(InMemoryDataModule):
                 "training split) or both lists with positive std values."
             )
 
-    def fit_images(self, x_train: torch.Tensor, class_names: list[str], name: str) -> None:
+    def fit_images(
+        self,
+        x_train: torch.Tensor | None,
+        class_names: list[str],
+        name: str,
+        hist: torch.Tensor | None = None,
+    ) -> None:
         """Class names and per-channel normalisation: the checkpoint's when it was restored
-        (load_state_dict), else the configured ones or the training split's statistics."""
+        (load_state_dict), else the configured ones or the training split's statistics (from
+        `hist`, its channel_histograms summed over batches, when it is not held in memory)."""
         if "mean" not in self.fitted:
-            mean, std = (self.mean, self.std) if self.mean is not None else channel_stats(x_train)
-            if len(mean) != x_train.shape[1] or len(std) != x_train.shape[1]:
+            channels = x_train.shape[1] if hist is None else len(hist)
+            if self.mean is not None:
+                mean, std = self.mean, self.std
+            else:
+                mean, std = histogram_stats(channel_histograms(x_train) if hist is None else hist)
+            if len(mean) != channels or len(std) != channels:
                 raise ConfigError(
-                    f"data.mean and data.std need {x_train.shape[1]} values (one per channel) "
+                    f"data.mean and data.std need {channels} values (one per channel) "
                     f"for {name}, got {len(mean)} and {len(std)}."
                 )
             self.fitted.update(mean=list(mean), std=list(std))

@@ -1,0 +1,323 @@
+"""Your own images in torchvision's ImageFolder layout: `data=image_folder data.path=<root>`,
+<root>/<class>/*.png|jpg|jpeg|bmp|webp (val and test carved: stratified, seeded), or <root>/train/,
+val/ and test/ holding such class folders (each split folder used when present, else carved).
+
+Class names are the folder names, sorted (a checkpoint's class map wins when one was restored).
+Images are resized to `image_size`, made grey or RGB (`channels`; by default RGB when any file is
+in colour), then normalised and augmented as whole uint8 batches like MNIST and CIFAR-10 (see
+trainkit.data.images). By their decoded size, N x C x H x W bytes, against `max_memory_gb` they
+are cached (decoded once into one uint8 tensor) or streamed: each batch of files is decoded by
+the DataLoader workers when the sampler asks for it; order, mid-epoch resume, DDP shards and the
+batches themselves are the same.
+
+Either way every file is decoded once at set-up (by the workers, in parallel): a bad file stops
+the run before training, in one sentence naming it, or with `skip_bad_files` is left out and
+listed in the log and metrics.json. That pass also gives the normalisation statistics: exact,
+from every image of the training split and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from trainkit.config import is_int
+from trainkit.data.base import split_indices
+from trainkit.data.images import ImageDataModule, channel_histograms
+from trainkit.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+SPLITS = ("train", "val", "test")
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}  # PIL modes without colour
+CHECK_CHUNK = 256  # files per batch of the set-up pass
+
+
+def decode(path: str, size: tuple[int, int], channels: int) -> np.ndarray:
+    """One file as uint8 (H, W, channels) of `size` (H, W): grey (L) or RGB, bilinear resize."""
+    from PIL import Image
+
+    wh, mode = (size[1], size[0]), "L" if channels == 1 else "RGB"
+    with Image.open(path) as image:
+        image.draft(mode, wh)  # JPEG: decode at 1/2, 1/4 or 1/8 scale when still >= the size
+        image = image.convert(mode)
+    if image.size != wh:
+        image = image.resize(wh, Image.Resampling.BILINEAR)
+    return np.asarray(image).reshape(size[0], size[1], channels)
+
+
+def bad_file(path: str, why: str) -> DataError:
+    return DataError(
+        f"{path} is not a readable image ({why}); replace or delete it, or set data.skip_bad_files"
+        "=true to leave unreadable files out (they are listed in the log and in metrics.json)."
+    )
+
+
+@dataclass
+class FileBatches(Dataset):
+    """Image files decoded a batch at a time: `ds[idx]` -> (uint8 images (n, C, H, W), labels).
+
+    With `check=True` an unreadable file is a zero image plus (row, why) in a third item, else a
+    DataError. Paths are a numpy array of bytes, not a list of str: forked workers would copy a
+    list page by page as they touch its reference counts.
+    """
+
+    paths: np.ndarray
+    labels: torch.Tensor
+    size: tuple[int, int]
+    channels: int
+    check: bool = False
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple:
+        x = np.zeros((len(idx), *self.size, self.channels), dtype=np.uint8)
+        errors = []
+        for row, i in enumerate(idx.tolist()):
+            path = os.fsdecode(self.paths[i])
+            try:
+                x[row] = decode(path, self.size, self.channels)
+            except Exception as err:  # PIL raises OSError, ValueError, SyntaxError, ...
+                why = " ".join(f"{type(err).__name__}: {err}".replace(f" {path!r}", "").split())
+                if not self.check:
+                    raise bad_file(path, why[:200]) from err
+                errors.append((row, why[:200]))
+        images = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+        return (images, self.labels[idx], errors) if self.check else (images, self.labels[idx])
+
+
+def class_folders(folder: Path) -> dict[str, list[str]]:
+    """{class: its image files (recursively, in torchvision's order)}; hidden folders skipped."""
+    classes = {}
+    for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        walk = sorted(os.walk(d, followlinks=True))
+        files = [os.path.join(r, f) for r, _, fs in walk for f in sorted(fs)]
+        classes[d.name] = [f for f in files if f.lower().endswith(EXTENSIONS)]
+        if not classes[d.name]:
+            raise DataError(
+                f"class folder {d} has no images ({', '.join(EXTENSIONS)}; {len(files)} other "
+                "files); add its images or remove the folder."
+            )
+    return classes
+
+
+def read_layout(root: Path) -> dict[str, dict[str, list[str]]]:
+    """{split: {class: files}} of <root>/train, val, test when there is a train folder, else
+    {"all": {class: files}} of the class folders in <root>."""
+    if not root.is_dir():
+        raise DataError(
+            f"image folder {root} (data.path) does not exist; check the path (a relative path "
+            f"is relative to the directory you launch from, {Path.cwd()})."
+        )
+    subdirs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    present = [s for s in SPLITS if s in subdirs]
+    other = next((d for d in subdirs if d not in SPLITS), None)
+    if present and ("train" not in present or other):
+        raise DataError(
+            f"{root} holds {', '.join(f'{d}/' for d in subdirs)}: either only class folders, or "
+            "train/ (and val/, test/) with the class folders inside; rename or move the others."
+        )
+    layout = {s: class_folders(root / s) for s in present} or {"all": class_folders(root)}
+    classes = next(iter(layout.values()))
+    if len(classes) < 2:
+        raise DataError(
+            f"{root / 'train' if present else root} has {len(classes)} class folder(s) "
+            f"({', '.join(classes) or 'none'}) but a classifier needs at least two: put each "
+            f"class's images in a folder of its own, <class>/*.png."
+        )
+    for split in present[1:]:
+        for c in sorted(set(classes) ^ set(layout[split])):
+            has, lacks = ("train", split) if c in classes else (split, "train")
+            raise DataError(
+                f"{root / lacks} has no folder for class {c!r}, which {root / has} has; give "
+                f"every split folder the same classes, or remove {root / split} (then carved)."
+            )
+    return layout
+
+
+def detect_channels(paths: np.ndarray) -> int:
+    """3 when any file is in colour (a palette counts as colour), else 1, from the files' headers,
+    stopping at the first colour one (an unreadable file is left to the decoding pass)."""
+    from PIL import Image
+
+    for path in paths:
+        with contextlib.suppress(Exception), Image.open(os.fsdecode(path)) as image:
+            if image.mode not in GREY_MODES:
+                return 3
+    return 1
+
+
+class ImageFolderDataModule(ImageDataModule):
+    """Images in class folders (see the module docstring); `dims` = input shape, num_classes."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        image_size: int | list[int] = 64,
+        channels: int | None = None,
+        max_memory_gb: float = 4.0,
+        skip_bad_files: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path, self.image_size, self.channels = path, image_size, channels
+        self.max_memory_gb, self.skip_bad_files = max_memory_gb, skip_bad_files
+        self.streaming = False  # True: decoded batch by batch by the loader, not cached
+        self.files = np.array([], dtype=bytes)  # every file, in split order: train, val, test
+        self.shape: list[int] = []  # C, H, W
+        self.size = (0, 0)  # H, W
+
+    @property
+    def dims(self) -> dict:
+        self.setup()
+        return {"input_shape": list(self.shape), "num_classes": len(self.class_names)}
+
+    def check_settings(self) -> tuple[int, int]:
+        """ConfigError for an impossible setting; returns the image size (H, W)."""
+        super().check_settings()
+        if self.path in (None, "", "???"):
+            raise ConfigError(
+                "data.path is required: the folder of class folders, e.g. `python train.py "
+                "model=cnn data=image_folder data.path=my_images`."
+            )
+        size = [self.image_size] * 2 if is_int(self.image_size) else list(self.image_size)
+        if len(size) != 2 or not all(is_int(s) and s > 0 for s in size):
+            raise ConfigError(f"data.image_size must be an int > 0 or [height, width], got {size}.")
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(f"data.channels must be 1, 3 or null, got {self.channels}.")
+        memory = self.max_memory_gb
+        if isinstance(memory, bool) or not isinstance(memory, (int, float)) or memory < 0:
+            raise ConfigError(f"data.max_memory_gb must be a number >= 0, got {memory!r}.")
+        return size[0], size[1]
+
+    # -- loading -----------------------------------------------------------------------------
+    def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        self.size = self.check_settings()
+        root = Path(self.path).expanduser().resolve()
+        names, items = self.carve(root, read_layout(root))
+        self.files = np.array([os.fsencode(f) for _, f, _ in items], dtype=bytes)
+        labels = torch.tensor([y for _, _, y in items], dtype=torch.long)
+        split_of = np.array([s for s, _, _ in items], dtype=object)
+        self.shape = [self.pick_channels(), *self.size]
+        self.choose_storage(root)
+        images, hist, ok = self.decode_all(labels, torch.from_numpy(split_of == "train"))
+        if not self.streaming:  # the workers' part is done: slicing from memory needs none
+            self.num_workers = 0
+        if not ok.all():  # only with skip_bad_files (else decode_all raised)
+            keep = ok.numpy()
+            self.files, labels, split_of = self.files[keep], labels[ok], split_of[keep]
+            images = None if images is None else images.index_select(0, ok.nonzero()[:, 0])
+        self.fit_images(None, names, str(root), hist=hist)
+
+        order = list(dict.fromkeys(split_of))  # train, val, test: consecutive rows
+        sizes = [int((split_of == s).sum()) for s in order]
+        xs = (torch.arange(len(labels)) if images is None else images).split(sizes)
+        splits = dict(zip(order, zip(xs, labels.split(sizes), strict=True), strict=True))
+        self.report.update(storage="streaming" if self.streaming else "cached", class_names=names)
+        self.report["class_counts"] = {
+            s: dict(zip(names, y.bincount(minlength=len(names)).tolist(), strict=True))
+            for s, (_, y) in splits.items()
+        }
+        return splits
+
+    def carve(self, root: Path, layout: dict) -> tuple[list[str], list[tuple[str, str, int]]]:
+        """Class names, and (split, file, label) of every image, train first: the split folders,
+        else val / test carved from the training images (stratified by class, seeded); a split
+        without a folder and with a fraction of 0 is left out."""
+        names = self.class_names or sorted(next(iter(layout.values())))
+        for split, classes in layout.items():
+            for c in sorted(set(classes) - set(names)):
+                raise DataError(
+                    f"class folder {root / c if split == 'all' else root / split / c} is not one "
+                    f"of the {len(names)} classes the checkpoint was trained on "
+                    f"({', '.join(names)}); remove it, or train a new model for a new class."
+                )
+        items = {
+            s: [(f, names.index(c)) for c, files in classes.items() for f in files]
+            for s, classes in layout.items()
+        }
+        pool = items.pop("all" if "all" in layout else "train")
+        fractions = (("val", self.val_fraction), ("test", self.test_fraction))
+        carved = {s: f for s, f in fractions if s not in layout and f > 0}
+        try:
+            val, test = carved.get("val", 0.0), carved.get("test", 0.0)
+            idx = split_indices(len(pool), val, test, self.seed, stratify=[y for _, y in pool])
+        except ValueError as err:  # scikit-learn: too few images of a class to stratify
+            raise DataError(
+                f"the {len(pool)} images of {root} cannot be split into stratified "
+                f"{' and '.join(carved)} sets ({err}); add images, lower data.val_fraction / "
+                "data.test_fraction, or give val and test folders."
+            ) from err
+        for s in ("train", *carved):
+            items[s] = [pool[i] for i in idx[s]]
+        return names, [(s, f, y) for s in SPLITS for f, y in items.get(s, [])]
+
+    def pick_channels(self) -> int:
+        """data.channels, else the checkpoint's (or configured mean's), else from the files."""
+        trained = len(self.fitted.get("mean") or [])
+        if self.channels and trained and self.channels != trained:
+            raise ConfigError(
+                f"data.channels={self.channels} but the checkpoint's model was trained on "
+                f"{trained}-channel images; drop data.channels or set it to {trained}."
+            )
+        return self.channels or trained or len(self.mean or []) or detect_channels(self.files)
+
+    def choose_storage(self, root: Path) -> None:
+        """Cached or streaming, by the decoded size against max_memory_gb (said in one line)."""
+        gb = len(self.files) * math.prod(self.shape) / 1e9
+        self.streaming = gb > self.max_memory_gb
+        n, limit = self.num_workers, f"data.max_memory_gb={self.max_memory_gb:g}"
+        workers = f"{n} DataLoader workers" if n else "the main process (data.num_workers=0)"
+        how = (
+            f"> {limit}: not cached but decoded batch by batch by {workers} (every file is "
+            "decoded once now, to check it and for the training split's statistics)"
+            if self.streaming
+            else f"<= {limit}: decoded once now by {workers} and cached (batches are then "
+            "sliced in the main process, faster than through workers)"
+        )
+        shape, n = "x".join(map(str, self.shape)), len(self.files)
+        log.info("%s: %d images of %s uint8 = %.3g GB %s", root, n, shape, gb, how)
+
+    def decode_all(self, labels: torch.Tensor, train: torch.Tensor) -> tuple:
+        """Every file once, by the workers: (the images when cached else None, the channel
+        histograms of the `train` rows, which files are readable); a bad file raises unless
+        skip_bad_files, which lists them in the log and the report."""
+        c, size = self.shape[0], self.size
+        dataset = FileBatches(self.files, labels, size, c, check=True)
+        chunks = torch.arange(len(dataset)).split(CHECK_CHUNK)
+        loader = DataLoader(dataset, sampler=chunks, batch_size=None, num_workers=self.num_workers)
+        images = None if self.streaming else torch.empty(len(dataset), c, *size, dtype=torch.uint8)
+        hist = torch.zeros(c, 256, dtype=torch.long)
+        ok = torch.ones(len(dataset), dtype=torch.bool)
+        for rows, (x, _, errors) in zip(chunks, loader, strict=True):
+            for row, why in errors:
+                if not self.skip_bad_files:
+                    raise bad_file(os.fsdecode(self.files[rows[row]]), why)
+                ok[rows[row]] = False
+            if images is not None:  # (slices and index_select copy rows, not single bytes)
+                images[rows[0] : rows[-1] + 1] = x
+            hist += channel_histograms(x.index_select(0, (ok[rows] & train[rows]).nonzero()[:, 0]))
+        skipped = sorted(os.fsdecode(f) for f in self.files[~ok.numpy()])
+        if self.skip_bad_files:
+            self.report["skipped_files"] = skipped
+        if skipped:
+            more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+            listed = ", ".join(skipped[:10]) + more
+            log.warning("left out %d unreadable image files: %s", len(skipped), listed)
+        return images, hist, ok
+
+    def make_dataset(self, split: str) -> Dataset:
+        if not self.streaming:
+            return super().make_dataset(split)
+        rows, labels = self.splits[split]
+        return FileBatches(self.files[rows.numpy()], labels, self.size, self.shape[0])
