@@ -328,6 +328,7 @@ def test_ddp_cpu_run(tmp_path):
     out = cli(["trainer=ddp_cpu", "model=cnn", "trainer.max_epochs=2", *QUIET], tmp_path)
     output = out.stdout + out.stderr
     assert out.returncode == 0, output[-3000:]
+    assert "failed" not in output and "sync_dist" not in output  # a clean end, no noise
     logs = tmp_path / "logs"
     (run,) = (logs / "train" / "runs").iterdir()  # one run directory, nothing else anywhere
     assert [p.name for p in logs.iterdir()] == ["train"]
@@ -357,6 +358,20 @@ def test_ddp_cpu_run(tmp_path):
     for name, value in summary["test"].items():
         assert result["metrics"][f"test/{name}"] == pytest.approx(value, abs=1e-5)
     assert summary["test"]["acc"] > 0.9
+
+
+@pytest.mark.slow
+def test_ddp_with_four_cpu_processes_ends_clean(tmp_path):
+    """The README's `python train.py trainer=ddp_cpu trainer.devices=4`, shortened."""
+    args = ["trainer=ddp_cpu", "trainer.devices=4", "model=cnn", "trainer.max_epochs=1"]
+    out = cli([*args, *QUIET], tmp_path)
+    output = out.stdout + out.stderr
+    assert out.returncode == 0, output[-3000:]
+    assert "failed" not in output and "ERROR" not in output and "sync_dist" not in output
+    assert worker_starts(output) == 1 and output.count("GLOBAL_RANK: 3,") == 1
+    (run,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["status"] == "ok" and summary["plan"]["world_size"] == 4
 
 
 @pytest.mark.slow

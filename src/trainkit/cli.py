@@ -160,7 +160,11 @@ def start(main: Callable[[], Any], conf_dir: Path, config_name: str) -> None:
     if hint:
         print(f"error: {hint}", file=sys.stderr)
         sys.exit(1)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # a Ctrl-C while the run was already ending (after the first)
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 def print_help(conf_dir: str | Path, config_name: str = "train") -> None:

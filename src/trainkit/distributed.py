@@ -20,6 +20,7 @@ launches nothing.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import re
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 import torch
@@ -50,6 +52,8 @@ _CONFIG_FLAGS = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir",
 # collective whose peer died raises at once with gloo (CPU), but NCCL may block for the process
 # group's timeout (30 minutes).
 FAILURE_GRACE_S = 30.0
+# How long the workers get to end by themselves when the main process exits.
+EXIT_GRACE_S = 30.0
 
 
 def quote(value: str) -> str:
@@ -178,8 +182,21 @@ def observe_workers(child_processes: list[subprocess.Popen]) -> None:
     _launches.observer = WorkerObserver(_launches.workers)
     _launches.observer.start()
     if not _launches.exit_hook:  # a main process that ends (even by an error) ends its workers
-        atexit.register(lambda: _kill(_launches.workers))
+        atexit.register(_end_workers_at_exit)
         _launches.exit_hook = True
+
+
+def _end_workers_at_exit() -> None:
+    """The main process is ending: its workers end by themselves right after it when the run
+    went well, so give them EXIT_GRACE_S seconds before they are killed; the observer stops
+    first, so that a worker ended here is not reported as failed."""
+    if _launches.observer is not None:
+        _launches.observer.stop()
+    deadline = time.monotonic() + EXIT_GRACE_S
+    for proc in _launches.workers:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    _kill(_launches.workers)
 
 
 def _kill(workers: list[subprocess.Popen]) -> None:

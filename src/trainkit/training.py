@@ -33,6 +33,7 @@ from trainkit.checkpoints import (
     resolve_checkpoint,
 )
 from trainkit.cli import build_error
+from trainkit.data.base import InMemoryDataModule
 from trainkit.distributed import install_hydra_ddp_fix
 from trainkit.errors import ConfigError, TrainkitError
 from trainkit.loggers import write_hparams
@@ -48,6 +49,17 @@ if logging.getLogger().handlers:
     logging.getLogger("lightning").handlers.clear()
 # Lightning 2.6 on torch >= 2.10 warns about its own use of a torch API; nothing a user can do.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+# Lightning 2.6 advertises a cloud logging service on every run.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: "litlogger" not in str(record.msg)
+)
+
+# Lightning 2.6 logs on every checkpoint load that `weights_only` was not set and it loads the
+# whole pickle (its default, and what a module with any hyperparameters needs): set it; 2.5 has
+# no such argument.
+LOAD = (
+    {"weights_only": False} if "weights_only" in inspect.signature(L.Trainer.fit).parameters else {}
+)
 
 # Keys of a model config that are trainkit's (what to monitor), not the model's arguments.
 MONITOR_KEYS = ("monitor", "monitor_mode")
@@ -96,6 +108,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # 5. Callbacks, loggers, Trainer; the budget (a clear sentence for an impossible one).
     run_config = record_of_run(cfg, seed, model, datamodule)
     trainer, callbacks, loggers = build_trainer(cfg, RunState(run_config))
+    if trainer.overfit_batches and isinstance(datamodule, InMemoryDataModule):
+        raise ConfigError(
+            "trainer.overfit_batches replaces the training loader's sampler, which trainkit's "
+            "whole-batch loaders do not allow: use debug=overfit (the same first batches every "
+            "epoch: trainer.limit_train_batches=N with data.shuffle=false)."
+        )
     plan = plan_from_trainer(trainer, datamodule)
     if no_validation_reason(plan):
         without_validation(trainer, no_validation_reason(plan))
@@ -103,7 +121,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # 6. Fit (resuming when ckpt_path is set), then test the best checkpoint.
     start = time.perf_counter()
     try:
-        trainer.fit(fitted_model, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(fitted_model, datamodule=datamodule, ckpt_path=ckpt_path, **LOAD)
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C / SIGTERM: last.ckpt is written
         write_metrics(out_dir, summarize(cfg, trainer, model, seed, ckpt_path, "interrupted"))
         raise
@@ -114,7 +132,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("test") and datamodule.split_sizes().get("test", 0) > 0:
         best_path = best.best_model_path if best else ""
         try:
-            trainer.test(fitted_model, datamodule=datamodule, ckpt_path=best_path or None)
+            trainer.test(fitted_model, datamodule=datamodule, ckpt_path=best_path or None, **LOAD)
         except (KeyboardInterrupt, SystemExit):
             log.warning(
                 "interrupted while testing: last.ckpt holds the final weights of fit; test the "

@@ -127,7 +127,7 @@ class LastCheckpoint(Checkpoint):
 
     def save(self, trainer: L.Trainer) -> None:
         """Write last.ckpt now (every process must call it under DDP)."""
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)
         self._last_write, self._saved_step = time.monotonic(), trainer.global_step
 
     # -- after validations: at most every min_interval seconds ---------------------------------
