@@ -262,7 +262,7 @@ def write_events(folder: Path, scalars: dict[str, list[tuple[int, float]]]) -> N
 def curves_of(batch_size: int, epochs: int) -> dict[str, list[tuple[int, float]]]:
     iters = 1257 // batch_size
     return {
-        "train/loss_step": [(i, 2.0 / i) for i in range(10, epochs * iters + 1, 10)],
+        "train/loss": [(i, 2.0 / i) for i in range(10, epochs * iters + 1, 10)],
         "val/loss": [(e * iters, 1.5 / e) for e in range(1, epochs + 1)],
         **{
             f"epoch/{s}_{m}": [(e, 0.5 + e / 10) for e in range(1, epochs + 1)]
@@ -294,10 +294,10 @@ def test_curves_of_a_sweep(grid_sweep: Path) -> None:
 def test_curves_of_one_run_read_every_point(tmp_path: Path) -> None:
     long_run = tmp_path / "long"  # more points than TensorBoard keeps by default (10,000)
     points = [(i, 1 / i) for i in range(1, 10_201)]
-    write_events(long_run / "tensorboard", {"train/loss_step": points})
-    assert len(read_scalars(long_run)["train/loss_step"]) == 10_200
+    write_events(long_run / "tensorboard", {"train/loss": points})
+    assert len(read_scalars(long_run)["train/loss"]) == 10_200
     run = make_job(tmp_path, 0, ["trainer.max_epochs=1"], 0.8)  # no epoch/* curves: one picture
-    write_events(run / "tensorboard", {"train/loss_step": [(i, 1 / i) for i in range(1, 50)]})
+    write_events(run / "tensorboard", {"train/loss": [(i, 1 / i) for i in range(1, 50)]})
     assert [p.name for p in plot_curves(run)] == ["curves_loss_by_iteration.png"]
     assert is_png(run / "curves_loss_by_iteration.png")
     with pytest.raises(ReportError, match="no TensorBoard event files"):

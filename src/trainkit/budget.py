@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from trainkit.errors import ConfigError
 
 MAX_SIMULATED_EPOCHS = 1_000_000
+MIN_CURVE_POINTS = 50  # step-wise curves of a short run get at least this many (log_interval)
 
 
 @dataclass
@@ -156,6 +157,15 @@ def plan(
         validations=validations if mode != "off" else 0,
         log_every_n_steps=log_every_n_steps,
     )
+
+
+def log_interval(plan: Plan) -> int:
+    """trainer.log_every_n_steps, lowered for a short run so that its step-wise curves get at
+    least MIN_CURVE_POINTS points (every optimizer step of a run with fewer); 0 stays off."""
+    n = plan.log_every_n_steps
+    if n <= 0 or not plan.optimizer_steps:
+        return n
+    return max(1, min(n, plan.optimizer_steps // MIN_CURVE_POINTS))
 
 
 def no_validation_reason(p: Plan) -> str:

@@ -158,6 +158,24 @@ def check_compatible(ckpt: dict[str, Any], path: str, model_target: str, dims: d
         raise ConfigError(f"{path} was trained on data of other dimensions ({detail}).")
 
 
+def check_not_finished(checkpoint: dict[str, Any], path: str, trainer_cfg: Any) -> None:
+    """A resume that would train nothing is a mistake: say so instead of finishing 'ok'."""
+    epochs, steps = checkpoint.get("epoch", 0), checkpoint.get("global_step", 0)
+    done_epoch = checkpoint.get("loops", {}).get("fit_loop", {})
+    done_epoch = done_epoch.get("epoch_progress", {}).get("current", {}).get("completed", epochs)
+    max_epochs, max_steps = trainer_cfg.get("max_epochs"), trainer_cfg.get("max_steps", -1)
+    if max_epochs not in (None, -1) and done_epoch >= max_epochs:
+        raise ConfigError(
+            f"{path} has already trained {done_epoch} epoch(s); to continue, set "
+            f"trainer.max_epochs above {done_epoch} (it is {max_epochs})."
+        )
+    if max_steps not in (None, -1) and steps >= max_steps:
+        raise ConfigError(
+            f"{path} has already made {steps} optimizer steps; to continue, set "
+            f"trainer.max_steps above {steps} (it is {max_steps})."
+        )
+
+
 # -- writing ---------------------------------------------------------------------------------
 def atomic_save(checkpoint: dict[str, Any], path: str | Path) -> None:
     """torch.save into a temporary file beside `path`, fsync, then rename over `path`."""

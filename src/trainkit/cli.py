@@ -8,6 +8,7 @@ import difflib
 import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from trainkit.errors import ConfigError, TrainkitError
 
@@ -117,6 +118,33 @@ def record_failure(err: Exception, record: str, log_it: bool) -> None:
         write_json(Path(HydraConfig.get().runtime.output_dir) / record, summary)
     except OSError as write_err:  # a full disk or a read-only folder: the error still shows
         log.warning("could not write %s (%s)", record, write_err)
+
+
+# -- sweep job folders ----------------------------------------------------------------------
+def job_label() -> str:
+    """The resolver `${job_label:}` of hydra.sweep.subdir: a job's swept values, e.g.
+    `batch_size=64,max_epochs=4` (keys shortened to their last part; no `/`; at most 60
+    characters), so that a job's folder, and TensorBoard's run name, say what the job was."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    hc = HydraConfig.get()
+    parser = OverridesParser.create()
+    given = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
+    try:
+        swept = {o.key_or_group for o in parser.parse_overrides(given) if o.is_sweep_override()}
+    except Exception:  # the sweep itself reports a bad override; a label must not fail first
+        swept = set()
+    swept |= set((hc.sweeper.get("params") or {}).keys())  # an Optuna search's parameters
+    pairs = [o.lstrip("+~").partition("=")[::2] for o in hc.overrides.task]
+    pairs = [(k, v) for k, v in pairs if k in swept] or pairs
+    names = [k.rpartition(".")[2] for k, _ in pairs]
+    if len(set(names)) < len(names):  # two keys ending alike: keep them whole
+        names = [k for k, _ in pairs]
+    label = ",".join(f"{n}={v}" for n, (_, v) in zip(names, pairs, strict=True))
+    return re.sub(r"[/\\\s'\"]+", "-", label)[:60] or "job"
+
+
+OmegaConf.register_new_resolver("job_label", job_label, replace=True)
 
 
 # -- the command line, before Hydra --------------------------------------------------------

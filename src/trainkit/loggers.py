@@ -36,6 +36,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.data import extract_batch_size
 
+from trainkit.tensorboard_views import layout, write_hparams
+
 EPOCH_VAL_RULE = (
     "x = epoch e (counted from 1): the last validation that ran during epoch e; every "
     "validation is in the val/ curves, by iteration"
@@ -53,9 +55,14 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
     Outside a fit (no hooks called, e.g. a Trainer built by eval.py) it is Lightning's logger.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, monitor: str = "val/loss", monitor_mode: str = "min", **kwargs: Any
+    ) -> None:
         TensorBoardLogger.__init__(self, *args, **kwargs)
+        self.monitor, self.monitor_mode = monitor, monitor_mode  # for the best validation
         self._trainer: L.Trainer | None = None
+        self._points: dict[str, tuple[int, float]] = {}  # the last point of each tag
+        self._best: tuple[int, dict[str, float]] | None = None  # the best validation
         self._epoch_ending = False  # between on_train_epoch_end and Lightning's epoch log call
         self._last_validation: dict[str, float] = {}  # of the current epoch
         self._last_x: dict[str, int] = {}  # per tag: a point is never written twice
@@ -78,6 +85,7 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
             values = {k: v for k, v in values.items() if not k.endswith("_step")}
             if trainer.validating:
                 self._last_validation.update(values)
+                self._keep_if_best(iteration(trainer), values)
             self._write(values, iteration(trainer))
         elif self._epoch_ending:
             epoch = trainer.current_epoch + 1
@@ -88,13 +96,45 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
 
     def _write(self, values: Mapping[str, float], x: int) -> None:
         fresh = {k: v for k, v in values.items() if self._last_x.get(k) != x}
-        if fresh:
-            self._last_x.update(dict.fromkeys(fresh, x))
-            super().log_metrics(fresh, x)
+        if not fresh:
+            return
+        self._last_x.update(dict.fromkeys(fresh, x))
+        self._points.update({k: (x, v) for k, v in fresh.items()})
+        super().log_metrics(fresh, x)
+
+    def _keep_if_best(self, x: int, values: dict[str, float]) -> None:
+        score = values.get(self.monitor)
+        if score is None or math.isnan(score):
+            return
+        best = self._best[1].get(self.monitor) if self._best else None
+        # strictly better, as ModelCheckpoint keeps the first of equal scores
+        if best is None or (score < best if self.monitor_mode == "min" else score > best):
+            self._best = (x, dict(values))
+
+    def final_points(self) -> dict[str, tuple[int, float]]:
+        """(iteration or epoch, value) of what the HParams table shows: the last point of each
+        training-epoch, test and throughput curve, of each validation curve, and for the
+        monitored metric its best validation."""
+        keep = ("epoch/train_", "val/", "test/", "train/samples_per_sec")
+        points = {k: v for k, v in self._points.items() if k.startswith(keep)}
+        if self._best is not None and self.monitor in points:
+            x, values = self._best
+            points[self.monitor] = (x, values[self.monitor])
+        return points
+
+    @rank_zero_only
+    def write_summary(self, hparams: dict[str, Any], name: str, status: str = "ok") -> None:
+        """The run's HParams session and hparams.yaml (see trainkit.tensorboard_views)."""
+        self.experiment.flush()
+        write_hparams(self.log_dir, hparams, self.final_points(), name, status)
 
     # -- where the run is: Lightning calls these as it calls any callback's ---------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._trainer = trainer
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:  # train and val on one chart (tab Custom Scalars)
+            self.experiment.add_custom_scalars(layout(self.monitor))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._steps_seen = trainer.global_step
@@ -138,10 +178,11 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
         self._epoch_ending = False
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_validation": dict(self._last_validation)}
+        return {"last_validation": dict(self._last_validation), "best": self._best}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._last_validation = dict(state_dict.get("last_validation", {}))
+        self._best = state_dict.get("best")
 
 
 def learning_rates(optimizer: Any) -> dict[str, float]:
@@ -156,21 +197,3 @@ def _epoch_tag(key: str) -> str:
     """ "train/loss_epoch" -> "epoch/train_loss"; "val/acc" -> "epoch/val_acc"."""
     stage, _, name = key.removesuffix("_epoch").partition("/")
     return f"epoch/{stage}_{name}" if name else f"epoch/{stage}"
-
-
-def write_hparams(loggers: list, cfg: Any, summary: dict[str, Any]) -> None:
-    """TensorBoard's HParams tab: the run's settings with its final metrics."""
-    from omegaconf import OmegaConf
-
-    groups = ("model", "data", "optimizer", "scheduler", "trainer")
-    params = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups if cfg.get(g)}
-    params["seed"] = summary["seed"]
-    metrics = {
-        f"hparams/{stage}_{name}": value
-        for stage in ("train", "val", "test")
-        for name, value in summary[stage].items()
-    }
-    for logger in loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, metrics)
-            logger.save()

@@ -3,8 +3,9 @@
 TensorBoard is the place to explore; a PNG is what goes into a report, an issue or a paper, and
 it shows the runs of a sweep side by side with the swept settings in the legend. `plot_curves`
 reads the TensorBoard event files (every point: size_guidance 0, nothing subsampled) and draws
-the training loss by iteration (`train/loss_step`, with `val/loss` where validation ran) and the
-train/val loss and headline metric by epoch (`epoch/*`), where runs with different batch sizes
+the training loss by iteration (`train/loss`, with `val/loss` where validation ran) and the
+train/val loss and headline metric by epoch (`epoch/*`: the epoch's training mean and its last
+validation, the rule of the TensorBoard curves), where runs with different batch sizes
 line up. `heatmap` and `line` draw a sweep's metric against its swept parameters.
 All drawing uses matplotlib's Agg canvas (no display); no torch.
 """
@@ -86,13 +87,13 @@ def plot_curves(path: str | Path, metric: str | None = None) -> list[Path]:
     if metric is None:
         metric = config_metric(runs[0]["dir"] / ".hydra" / "config.yaml")["optimized_metric"]
     written = []
-    if any("train/loss_step" in r["scalars"] for r in runs):
+    if any("train/loss" in r["scalars"] for r in runs):
         written.append(loss_by_iteration(runs, root / "curves_loss_by_iteration.png"))
     if any(t.startswith("epoch/") for r in runs for t in r["scalars"]):
         written.append(by_epoch(runs, headline(runs, metric), root / "curves_by_epoch.png"))
     if not written:
         raise ReportError(
-            f"the event files under {root} have neither train/loss_step nor epoch/* curves"
+            f"the event files under {root} have neither train/loss nor epoch/* curves"
         )
     return written
 
@@ -180,7 +181,7 @@ def loss_by_iteration(runs: list[dict[str, Any]], path: Path) -> Path:
     styles = _styles(len(runs))
     seen: list[float] = []
     for run, style in zip(runs, styles, strict=True):
-        for tag, ls, marked in (("train/loss_step", "-", False), ("val/loss", "--", True)):
+        for tag, ls, marked in (("train/loss", "-", False), ("val/loss", "--", True)):
             points = run["scalars"].get(tag, [])
             if points:  # validation as points: they show where (how often) it ran
                 ax.plot(
@@ -191,7 +192,7 @@ def loss_by_iteration(runs: list[dict[str, Any]], path: Path) -> Path:
     ax.set(xlabel="iteration (training batches)", ylabel="loss")
     ax.set_title(f"Loss by iteration: {path.parent.name}", fontsize=10)
     ax.grid(alpha=0.3)
-    _legend(fig, runs, styles, {"train/loss_step": "-", "val/loss (points: validations)": "--"})
+    _legend(fig, runs, styles, {"train/loss": "-", "val/loss (points: validations)": "--"})
     fig.savefig(path, dpi=120)
     return path
 
@@ -218,7 +219,7 @@ def by_epoch(runs: list[dict[str, Any]], metric: str | None, path: Path) -> Path
         ax.set(xlabel="epoch", ylabel=name)
         ax.set_title(f"{name} by epoch", fontsize=10)
         ax.grid(alpha=0.3)
-    _legend(fig, runs, styles, {"train": "-", "val": "--"})
+    _legend(fig, runs, styles, {"train: epoch mean": "-", "val: epoch's last validation": "--"})
     fig.suptitle(f"By epoch: {path.parent.name}", fontsize=10)
     fig.savefig(path, dpi=120)
     return path

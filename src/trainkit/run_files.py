@@ -32,7 +32,8 @@ class ReportError(TrainkitError):
 
 
 def find_job_dirs(path: Path) -> list[Path]:
-    """The job folders of a sweep in job order (0, 1, ..., 10), or [path] for a single run."""
+    """The job folders of a sweep in job order (0_..., 1_..., ..., 10_...), or [path] for a
+    single run."""
 
     def is_job(d: Path) -> bool:
         return (d / ".hydra" / "overrides.yaml").is_file() or (d / "metrics.json").is_file()
@@ -44,16 +45,22 @@ def find_job_dirs(path: Path) -> list[Path]:
     jobs = [d for d in path.iterdir() if d.is_dir() and is_job(d)]
     if not jobs:
         raise ReportError(
-            f"{path} holds no runs: expected job folders (0/, 1/, ...) with "
+            f"{path} holds no runs: expected job folders (0_.../, 1_.../, ...) with "
             ".hydra/ or metrics.json, as `python train.py -m ...` writes them"
         )
-    return sorted(jobs, key=lambda d: sort_key(d.name))
+    return sorted(jobs, key=lambda d: sort_key(job_number(d.name)))
+
+
+def job_number(folder_name: str) -> str:
+    """ "3_batch_size=64,max_epochs=4" -> "3" (a job folder of a sweep); other names as they are."""
+    number, sep, _ = folder_name.partition("_")
+    return number if sep and number.isdigit() else folder_name
 
 
 def load_job(job_dir: Path) -> dict[str, Any]:
     """One job as a flat dict; a job that died before writing metrics.json is "missing"."""
     job: dict[str, Any] = {
-        "job": job_dir.name,
+        "job": job_number(job_dir.name),
         "dir": str(job_dir),
         "overrides": None,
         "status": "missing",
@@ -173,11 +180,13 @@ def better(report: dict[str, Any]) -> str:
 
 
 def read_scalars(run_dir: Path) -> dict[str, Series]:
-    """Every scalar of a run, merged over its event files (fit, test and hparams write apart)."""
+    """Every scalar of a run, merged over its event files."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     scalars: dict[str, Series] = defaultdict(list)
-    for folder in sorted({p.parent for p in run_dir.rglob("events.out.tfevents.*")}):
+    folders = {p.parent for p in run_dir.rglob("events.out.tfevents.*")}
+    # the HParams session holds copies of points of the curves (trainkit.tensorboard_views)
+    for folder in sorted(f for f in folders if f.name != "hparams"):
         events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
         events.Reload()
         for tag in events.Tags()["scalars"]:

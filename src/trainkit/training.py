@@ -22,12 +22,13 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from trainkit.budget import no_validation_reason
+from trainkit.budget import log_interval, no_validation_reason
 from trainkit.callbacks.budget_table import plan_from_trainer
 from trainkit.callbacks.checkpointing import AtomicCheckpointIO
 from trainkit.callbacks.run_state import RunState, restore_data_state
 from trainkit.checkpoints import (
     check_compatible,
+    check_not_finished,
     read_checkpoint,
     remove_stale_temp_files,
     resolve_checkpoint,
@@ -36,9 +37,10 @@ from trainkit.cli import build_error
 from trainkit.data.base import InMemoryDataModule
 from trainkit.distributed import install_hydra_ddp_fix
 from trainkit.errors import ConfigError, TrainkitError
-from trainkit.loggers import write_hparams
+from trainkit.loggers import IterationTensorBoardLogger
 from trainkit.run_files import split_metrics, write_metrics
 from trainkit.summary import is_best_checkpoint, summarize
+from trainkit.tensorboard_views import curated_hparams, trial_id
 from trainkit.tuning import tune
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "epoch: trainer.limit_train_batches=N with data.shuffle=false)."
         )
     plan = plan_from_trainer(trainer, datamodule)
+    trainer.log_every_n_steps = log_interval(plan)
     if no_validation_reason(plan):
         without_validation(trainer, no_validation_reason(plan))
 
@@ -148,7 +151,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     summary = {**fitted, "test": results.get("test", {})}
     if trainer.is_global_zero:
         write_metrics(out_dir, summary)
-        write_hparams(loggers, cfg, summary)
+        for logger in loggers:
+            if isinstance(logger, IterationTensorBoardLogger):
+                logger.write_summary(curated_hparams(cfg, summary), trial_id(out_dir))
         log.info("metrics written to %s", out_dir / "metrics.json")
     return summary
 
@@ -226,24 +231,6 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
         raise
     except Exception as err:  # e.g. a negative layer width: name the setting, not torch's line
         raise build_error("model", err) from err
-
-
-def check_not_finished(checkpoint: dict[str, Any], path: str, trainer_cfg: DictConfig) -> None:
-    """A resume that would train nothing is a mistake: say so instead of finishing 'ok'."""
-    epochs, steps = checkpoint.get("epoch", 0), checkpoint.get("global_step", 0)
-    done_epoch = checkpoint.get("loops", {}).get("fit_loop", {})
-    done_epoch = done_epoch.get("epoch_progress", {}).get("current", {}).get("completed", epochs)
-    max_epochs, max_steps = trainer_cfg.get("max_epochs"), trainer_cfg.get("max_steps", -1)
-    if max_epochs not in (None, -1) and done_epoch >= max_epochs:
-        raise ConfigError(
-            f"{path} has already trained {done_epoch} epoch(s); to continue, set "
-            f"trainer.max_epochs above {done_epoch} (it is {max_epochs})."
-        )
-    if max_steps not in (None, -1) and steps >= max_steps:
-        raise ConfigError(
-            f"{path} has already made {steps} optimizer steps; to continue, set "
-            f"trainer.max_steps above {steps} (it is {max_steps})."
-        )
 
 
 def record_of_run(

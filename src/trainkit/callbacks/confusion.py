@@ -1,0 +1,151 @@
+"""The confusion matrix of the validation set, and for images a grid of misclassified validation
+images, as TensorBoard images (tab Images / Time Series) after every validation, at the
+iteration it followed: `val/confusion_matrix`, `val/misclassified`.
+
+For any classifier whose `validation_step` returns its logits (N, classes) for the batch, as
+trainkit's do; a module that returns nothing gets one line saying so, and no images. The cost is
+bounded: per validation batch an argmax and a count (torchmetrics, reduced over processes under
+DDP) and at most `misclassified` images kept; per validation one image drawn with Pillow (a few
+milliseconds, no matplotlib). Off: `callbacks.confusion_matrix=null`. TensorBoard shows 10
+images per tag by default: `tensorboard --logdir logs --samples_per_plugin images=100` shows
+them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+log = logging.getLogger(__name__)
+
+CELL, TILE = 26, 64  # pixels of a matrix cell and of a misclassified image
+
+
+class ConfusionMatrixImages(Callback):
+    """See the module docstring. `max_classes`: above it, no matrix (it would not be legible)."""
+
+    def __init__(self, max_classes: int = 30, misclassified: int = 16) -> None:
+        self.max_classes, self.misclassified = max_classes, misclassified
+        self._matrix: MulticlassConfusionMatrix | None = None
+        self._examples: list[tuple[torch.Tensor, int, int]] = []
+        self._said = False
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._examples = []
+        if self._matrix is not None:
+            self._matrix.reset()
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if trainer.sanity_checking or not self._active(trainer):
+            return
+        logits = outputs.get("logits") if isinstance(outputs, dict) else outputs
+        if not (isinstance(logits, torch.Tensor) and logits.dim() == 2):
+            if getattr(trainer.datamodule, "class_names", None):  # a classifier: say why not
+                self._say_once("validation_step returns no logits (N, classes) to count")
+            return None
+        if logits.shape[1] > self.max_classes:
+            return self._say_once(f"{logits.shape[1]} classes are more than max_classes")
+        x, y = batch[0], batch[-1]
+        if self._matrix is None:
+            self._matrix = MulticlassConfusionMatrix(logits.shape[1]).to(logits.device)
+        preds = logits.argmax(-1)
+        self._matrix.update(preds, y)
+        room = self.misclassified - len(self._examples)
+        if room > 0 and isinstance(x, torch.Tensor) and x.dim() == 4 and x.is_floating_point():
+            wrong = (preds != y).nonzero()[:room, 0]
+            for i in wrong.tolist():
+                self._examples.append((x[i].detach().float().cpu(), int(y[i]), int(preds[i])))
+        return None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self._matrix is None or not self._active(trainer):
+            return
+        counts = self._matrix.compute().cpu().numpy()  # every process: it is a collective
+        if not trainer.is_global_zero:
+            return
+        names = [str(n) for n in getattr(trainer.datamodule, "class_names", None) or []]
+        names = names if len(names) == len(counts) else [str(i) for i in range(len(counts))]
+        iteration = trainer.fit_loop.epoch_loop.batch_progress.total.completed
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                writer = logger.experiment
+                writer.add_image("val/confusion_matrix", draw_matrix(counts, names), iteration,
+                                 dataformats="HWC")  # fmt: skip
+                if self._examples:
+                    grid = draw_examples(self._examples, names)
+                    writer.add_image("val/misclassified", grid, iteration, dataformats="HWC")
+
+    def _active(self, trainer: L.Trainer) -> bool:
+        return any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers)
+
+    def _say_once(self, why: str) -> None:
+        if not self._said:
+            log.info("no confusion matrix images: %s", why)
+            self._said = True
+
+
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one fixed size
+        return ImageFont.load_default()
+
+
+def draw_matrix(counts: np.ndarray, names: list[str]) -> np.ndarray:
+    """The matrix as an RGB uint8 image: rows true classes, columns predicted ones, each cell's
+    count written in it and its blue proportional to the row's share (recall per class)."""
+    from PIL import Image, ImageDraw
+
+    n = len(counts)
+    label_w = 8 + 7 * min(max(len(s) for s in names), 12)
+    width, height = label_w + n * CELL + 10, 34 + n * CELL + 24
+    image = Image.new("RGB", (width, height), "white")
+    draw, font = ImageDraw.Draw(image), _font(11)
+    share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    for i in range(n):
+        draw.text((4, 34 + i * CELL + 7), names[i][:12], fill="black", font=font)
+        draw.text((label_w + i * CELL + 4, 18), names[i][:3], fill="black", font=font)
+        for j in range(n):
+            level = share[i, j]
+            fill = tuple(int(255 - level * (255 - c)) for c in (8, 48, 107))  # white -> navy
+            box = (label_w + j * CELL, 34 + i * CELL, label_w + (j + 1) * CELL - 1,
+                   34 + (i + 1) * CELL - 1)  # fmt: skip
+            draw.rectangle(box, fill=fill)
+            text = str(int(counts[i, j]))
+            draw.text((box[0] + 3, box[1] + 7), text, fill="white" if level > 0.5 else "black",
+                      font=font)  # fmt: skip
+    draw.text((label_w, 2), "predicted ->", fill="black", font=font)
+    draw.text((4, 34 + n * CELL + 6), "rows: true class", fill="black", font=font)
+    return np.asarray(image)
+
+
+def draw_examples(examples: list[tuple[torch.Tensor, int, int]], names: list[str]) -> np.ndarray:
+    """Misclassified images in a grid, each captioned "true -> predicted" (each image scaled to
+    its own min-max range for display)."""
+    from PIL import Image, ImageDraw
+
+    cols = min(4, len(examples))
+    rows = (len(examples) + cols - 1) // cols
+    image = Image.new("RGB", (cols * (TILE + 8), rows * (TILE + 22)), "white")
+    draw, font = ImageDraw.Draw(image), _font(10)
+    for k, (x, true, pred) in enumerate(examples):
+        x = (x - x.min()) / (x.max() - x.min()).clamp_min(1e-8)
+        pixels = (x * 255).byte().permute(1, 2, 0).numpy()
+        tile = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels[..., :3])
+        tile = tile.convert("RGB").resize((TILE, TILE), Image.Resampling.NEAREST)
+        left, top = (k % cols) * (TILE + 8) + 4, (k // cols) * (TILE + 22)
+        image.paste(tile, (left, top + 2))
+        caption = f"{names[true][:6]}->{names[pred][:6]}"
+        draw.text((left, top + TILE + 5), caption, fill="firebrick", font=font)
+    return np.asarray(image)
