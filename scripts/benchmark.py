@@ -43,20 +43,9 @@ WORKLOADS = {
 
 
 def compose(overrides: list[str], out_dir: Path):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from trainkit.cli import compose_config
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = hydra_compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(out_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return compose_config(ROOT / "conf", overrides, out_dir)
 
 
 def write_mnist_files(root: Path, n_train: int = 6000, n_test: int = 1000) -> None:

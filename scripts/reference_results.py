@@ -26,22 +26,11 @@ RUNS = {
 
 
 def run(overrides: list[str], out_dir: Path) -> dict:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
+    from trainkit.cli import compose_config
     from trainkit.training import train
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = compose("train", overrides=[*overrides, *QUIET], return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(out_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
     out_dir.mkdir(parents=True)
-    return train(cfg)
+    return train(compose_config(ROOT / "conf", [*overrides, *QUIET], out_dir))
 
 
 def describe(summary: dict) -> str:
@@ -49,7 +38,7 @@ def describe(summary: dict) -> str:
     if "acc" in test:
         return f"test accuracy {test['acc']:.3f} ({summary['epochs']} epochs)"
     report = summary.get("model_report") or {}
-    fit = f"test R2 {test['r2']:.3f}, MSE {test['mse']:.4f}"
+    fit = f"test R² {test['r2']:.3f}, RMSE {test['rmse']:.4f}"
     if report.get("weights"):
         return f"slope {report['weights'][0]:.3f}, intercept {report['bias']:.3f}, {fit}"
     return fit

@@ -8,10 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -61,12 +58,7 @@ def fit_one_batch(model, datamodule, **trainer_kwargs):
 def make_cfg(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
     """Compose conf/<config_name>.yaml as `python train.py <overrides>` would, with the run
     directory set to `output_dir`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    from trainkit.cli import compose_config
+
     output_dir.mkdir(parents=True, exist_ok=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return compose_config(CONF, overrides, output_dir, config_name)

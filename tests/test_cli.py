@@ -69,3 +69,36 @@ def test_two_runs_started_together_get_their_own_directories(tmp_path):
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     runs = list((tmp_path / "logs" / "debug" / "runs").iterdir())
     assert len(runs) == 2 and all((r / "metrics.json").is_file() for r in runs)
+
+
+def test_eval_help_lists_its_own_settings(tmp_path):
+    out = run_script(["--help"], tmp_path, script="eval.py")
+    assert out.returncode == 0
+    assert "trainkit eval:" in out.stdout and "Config groups" not in out.stdout
+    for setting in ("ckpt_path=", "split=", "predict=", "batch_size=", "seed="):
+        assert f"\n  {setting}" in out.stdout, setting
+
+
+@pytest.mark.parametrize(
+    "arg, hint",
+    [
+        ("max_epochs=5", "did you mean trainer.max_epochs=5?"),
+        ("+max_epochs=5", "did you mean trainer.max_epochs=5?"),
+        ("+trainer.epochs=5", "did you mean trainer.min_epochs=5 or trainer.max_epochs=5?"),
+        ("data.batchsize=64", "did you mean data.batch_size=64 or tune.batch_size=64?"),
+    ],
+)
+def test_a_mistyped_key_gets_did_you_mean_and_no_run(tmp_path, arg, hint):
+    out = run([arg], tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"error: {arg.partition('=')[0]} is not a setting; {hint}"
+    assert not (tmp_path / "logs").exists()  # nothing ran
+
+
+def test_a_failed_run_writes_its_error_into_train_log(tmp_path):
+    out = run(["model=text", "data=digits"], tmp_path)
+    assert out.returncode == 1
+    error = out.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: ") and "Traceback" not in out.stderr
+    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert error.removeprefix("error: ") in (run_dir / "train.log").read_text()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
+import pytest
 import torch
 
 from trainkit.data.base import BatchIndexSampler
 from trainkit.data.digits import DigitsDataModule
 from trainkit.data.synthetic_text import generate_reviews
 from trainkit.data.tabular import DiabetesDataModule
-from trainkit.data.text import TextDataModule, Vocabulary, encode, tokenize
+from trainkit.data.text import TextDataModule, Vocabulary, bag_weights, encode, tokenize
 
 
 def test_digits_split_is_deterministic_stratified_and_disjoint():
@@ -69,6 +71,7 @@ def test_diabetes_is_standardised_on_train_only_and_reports_original_units():
 
 
 def test_tokenizer_cleans_html_punctuation_and_case():
+    assert tokenize("Clichés_galore, ÜBER-cool") == ["clichés", "galore", "über", "cool"]
     assert tokenize("Great film!<br /><br />I didn't LOVE it, 10/10.") == [
         "great",
         "film",
@@ -113,6 +116,40 @@ def test_vocabulary_comes_from_the_training_split_only():
     x, y = next(iter(dm.test_dataloader()))
     assert x.dtype == torch.long and x.shape == (2, 2) and y.tolist() == [1, 1]
     assert dm.dims == {"vocab_size": len(dm.vocab) + 0, "num_classes": 2}
+
+
+def test_tfidf_weights_are_scikit_learns_and_come_from_the_training_split():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    dm = TinyCorpus(min_freq=1, ngrams=1, batch_size=2, weighting="tfidf")
+    dm.setup()
+    (ids, weights), y = next(iter(dm.loader("val")))  # "good film", "bad film"
+    words = dm.vocab.itos[2:]
+    train_texts = ["good film", "bad film", "good plot", "bad plot"]
+    vectorizer = TfidfVectorizer(
+        sublinear_tf=True, vocabulary=words, tokenizer=tokenize, token_pattern=None
+    )
+    expected = vectorizer.fit(train_texts).transform(["good film", "bad film"]).toarray()
+    got = torch.zeros(2, len(dm.vocab)).scatter_add_(1, ids, weights)[:, 2:]
+    assert torch.allclose(got, torch.tensor(expected, dtype=torch.float32), atol=1e-6)
+    assert dm.fitted["document_frequency"]["documents"] == 4
+    # a checkpoint's document frequencies are used, not the new training split's
+    other = TinyCorpus(min_freq=1, ngrams=1, weighting="tfidf", seed=3)
+    other.load_state_dict(
+        {"fitted": {**dm.fitted, "document_frequency": {"documents": 9, "ids": [2], "counts": [9]}}}
+    )
+    other.setup()
+    assert other.idf[2] == 1.0 and other.idf[3] == pytest.approx(math.log(10) + 1)
+
+
+def test_bag_weights_repeats_bigrams_and_padding():
+    idf = torch.tensor([0.0, 1.0, 2.0, 1.0, 0.5])  # id 4 a bigram at bigram_weight 0.5
+    ids = torch.tensor([[2, 2, 3, 4, 0], [0, 0, 0, 0, 0]])
+    w = bag_weights(ids, idf)
+    value = {2: (1 + math.log(2)) * 2.0, 3: 1.0, 4: 0.5}  # sublinear tf x idf
+    norm = math.sqrt(sum(v * v for v in value.values()))
+    expected = [value[2] / 2 / norm, value[2] / 2 / norm, 1.0 / norm, 0.5 / norm, 0.0]
+    assert torch.allclose(w[0], torch.tensor(expected)) and w[1].abs().sum() == 0
 
 
 def test_synthetic_corpus_is_deterministic_balanced_and_not_one_keyword():

@@ -1,4 +1,6 @@
-"""data=text_csv and data=regression_csv on small CSV files written by the tests."""
+"""data=text_csv and data=regression_csv on small files written by the tests in the formats real
+files come in (no header, tabs, CRLF, Latin-1, quotes); the real sentiment sentences are read in
+test_baselines.py."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from hydra.utils import instantiate
 
 from trainkit.data.csv_data import RegressionCSVDataModule, TextCSVDataModule
 from trainkit.errors import ConfigError, DataError
+
+SMALL = {"min_freq": 1, "ngrams": 1, "val_fraction": 0.2, "test_fraction": 0.2}
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
@@ -31,9 +35,9 @@ def text_rows(labels: list[str], per_class: int, prefix: str = "") -> list[list[
     ]
 
 
-def text_dm(path: Path, **kwargs) -> TextCSVDataModule:
-    kwargs = {"min_freq": 1, "ngrams": 1, "val_fraction": 0.2, "test_fraction": 0.2, **kwargs}
-    return TextCSVDataModule(path=str(path), text_column="body", label_column="tag", **kwargs)
+def text_dm(path: Path | list[str], **kwargs) -> TextCSVDataModule:
+    kwargs = {"text_column": "body", "label_column": "tag", **SMALL, **kwargs}
+    return TextCSVDataModule(path=path if isinstance(path, list) else str(path), **kwargs)
 
 
 @pytest.fixture
@@ -70,11 +74,8 @@ def test_numeric_labels_sort_as_numbers(tmp_path: Path) -> None:
 def test_separate_test_file_and_vocabulary_from_training_only(tmp_path: Path) -> None:
     rows = [r[:2] for r in text_rows(["a", "b"], 10)]
     train = write_csv(tmp_path / "train.csv", ["body", "tag"], rows)
-    test = write_csv(
-        tmp_path / "test.csv",
-        ["body", "tag"],
-        [r[:2] for r in text_rows(["b", "a"], 3, prefix="zz")],
-    )
+    test_rows = [r[:2] for r in text_rows(["b", "a"], 3, prefix="zz")]
+    test = write_csv(tmp_path / "test.csv", ["body", "tag"], test_rows)
     dm = text_dm(train, test_path=str(test))
     dm.setup()
     assert dm.split_sizes() == {"train": 16, "val": 4, "test": 6}  # nothing carved for test
@@ -113,12 +114,19 @@ def test_unknown_label_in_test_file_is_named(tmp_path: Path) -> None:
         ("", {}, "is empty; it needs a header row"),
         ("body,tag\n", {}, "has a header but no data rows"),
         ("text,label\nx,a\n", {}, r"has no column 'body'; its columns are 'text', 'label'"),
-        ("body,tag\nx,a\ny\n", {}, "line 3 of .* has 1 fields but the header has 2"),
+        ("body,tag\nx,a\ny\n", {}, "line 3 of .* has 1 field.s. but the header has 2"),
         ("body,tag\nx,a\ny, \n", {}, "line 3 of .* has an empty label"),
         ("body,tag\nx,a\ny,a\n", {}, "every row of .* has the label 'a'"),
         ("body,tag\n" + "x,a\n" * 9 + "y,b\n", {}, "'b' has 1 row"),
-        (b"body,tag\ncaf\xe9,a\n", {}, "is not valid utf-8 text"),
+        (b"body,tag\ncaf\xe9,a\n", {}, r"line 2 of .* is not valid utf-8 text \(byte 0xe9\)"),
         (b"body,tag\n" + b"caf\xe9,a\nx,b\n" * 5, {"encoding": "latin-1"}, None),
+        (b"\xef\xbb\xbfbody,tag\n" + b"x,a\ny,b\n" * 5, {}, None),  # Excel's UTF-8 BOM
+        (b"\xef\xbb\xbfbody,tag\nx,a\n", {"encoding": "latin-1"}, "set data.encoding=utf-8"),
+        ("body,tag,body\nx,a,y\n", {}, r"two columns named 'body' \(positions 0 and 2\)"),
+        ("body,tag\n" + " ,a\n ,b\n" * 5, {}, "every text in column 'body' of .* is empty"),
+        ("body,tag\n" + "".join(f"t{i},l{i}\n" for i in range(20)), {}, "looks like text"),
+        ('body,tag\nx,a\n"' + "y" * 300 + '",b\n', {"max_field_size": 100}, "line 3 .*longer"),
+        ("body,tag\nx,a\n", {"header": False, "text_column": 0, "label_column": 5}, "0 to 1"),
     ],
 )
 def test_text_csv_errors(tmp_path: Path, content, kwargs: dict, expected: str | None) -> None:
@@ -130,11 +138,83 @@ def test_text_csv_errors(tmp_path: Path, content, kwargs: dict, expected: str | 
     dm = text_dm(path, **kwargs)
     if expected is None:
         dm.setup()
-        assert dm.class_names == ["a", "b"]
+        assert dm.class_names == ["a", "b"] and "body" not in dm.vocab.stoi
         return
     with pytest.raises(DataError, match=expected) as err:
         dm.setup()
     assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_impossible_settings_unreadable_files_and_folders(reviews: Path, monkeypatch) -> None:
+    for kwargs, expected in [
+        ({"encoding": "bogus-enc"}, "data.encoding='bogus-enc' is not an encoding Python knows"),
+        ({"delimiter": "ab"}, "data.delimiter='ab' is not one character"),
+        ({"delimiter": ""}, "data.delimiter is empty .a tab typed on the command line"),
+        ({"label_column": "body"}, "data.text_column and data.label_column are both 'body'"),
+        ({"max_field_size": 0}, "data.max_field_size must be a positive integer"),
+    ]:
+        with pytest.raises(ConfigError, match=expected):
+            text_dm(reviews, **kwargs)
+    with pytest.raises(DataError, match=r"data.path='.*' is a folder, not a file \(it holds rev"):
+        text_dm(reviews.parent).setup()
+    with pytest.raises(ConfigError, match="data.text_column='body' and data.label_column=1 are"):
+        text_dm(reviews, label_column=1).setup()
+    with pytest.raises(ConfigError, match="is a column name, but data.header=false: give"):
+        text_dm(reviews, header=False).setup()
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)  # chmod 000 does not stop root
+    with pytest.raises(DataError, match=r"reviews.csv \(data.path\) could not be read \(Perm"):
+        text_dm(reviews).setup()
+
+
+def write_tsv(path: Path, per_class: int, prefix: str = "") -> Path:
+    """Headerless `text<TAB>label` lines as the sentiment files come: CRLF, Latin-1, quoted."""
+    lines = [f'"{prefix}Clichés {y}{i}, said ""{y}"""\t{y}' for y in "01" for i in range(per_class)]
+    path.write_bytes("\r\n".join(lines).encode("latin-1") + b"\r\n")
+    return path
+
+
+def all_texts(dm: TextCSVDataModule) -> list[str]:
+    return [t for texts, _ in dm.split_texts().values() for t in texts]
+
+
+@pytest.mark.parametrize("delimiter", ["tab", "\\t", "\t"])
+def test_headerless_tab_separated_latin1_crlf_quoted(tmp_path: Path, delimiter: str) -> None:
+    path = write_tsv(tmp_path / "a.txt", 10)
+    kwargs = {"header": False, "text_column": 0, "label_column": 1, "encoding": "latin-1"}
+    dm = text_dm(path, delimiter=delimiter, **kwargs)
+    assert 'Clichés 00, said "0"' in all_texts(dm)
+    dm.setup()
+    assert dm.class_names == ["0", "1"] and dm.split_sizes() == {"train": 12, "val": 4, "test": 4}
+    assert "clichés" in dm.vocab.stoi and not any("\r" in w for w in dm.vocab.itos)
+
+
+def test_several_files_read_as_one_and_errors_name_the_file(tmp_path: Path) -> None:
+    a = write_tsv(tmp_path / "a_labelled.txt", 5, "a")
+    b = write_tsv(tmp_path / "b_labelled.txt", 5, "b")
+    kwargs = {"header": False, "text_column": 0, "label_column": 1, "encoding": "latin-1"}
+    by_list = text_dm([str(b), str(a)], delimiter="\t", **kwargs)
+    by_glob = text_dm(str(tmp_path / "*_labelled.txt"), delimiter="tab", **kwargs)
+    texts = [all_texts(dm) for dm in (by_list, by_glob)]
+    assert len(texts[0]) == 20 and sorted(texts[0]) == sorted(texts[1])
+    assert {t[:9] for t in texts[1]} == {"aClichés ", "bClichés "}
+    b.write_bytes(b.read_bytes() + b"only one field\r\n")
+    with pytest.raises(DataError, match=r"line 11 of .*b_labelled.txt has 1 field.s. but line 1"):
+        by_glob.setup()
+    with pytest.raises(DataError, match=r"'.*/\*.csv' matches no file"):
+        text_dm(str(tmp_path / "*.csv")).setup()
+
+
+def test_long_documents_and_some_empty_texts_are_kept(tmp_path: Path) -> None:
+    long_doc = " ".join(["word"] * 30_000)  # ~150 KB, over csv's own 131,072-character limit
+    rows = [[long_doc, "a"], ["", "b"]] + [[f"x{i}", "ab"[i % 2]] for i in range(18)]
+    dm = text_dm(write_csv(tmp_path / "long.csv", ["body", "tag"], rows))
+    dm.setup()
+    assert max(map(len, all_texts(dm))) == len(long_doc) > 131_072
+    assert dm.report["path_empty_texts"] == 1
 
 
 def test_missing_path_is_a_one_line_config_error(compose_cfg) -> None:
@@ -172,12 +252,8 @@ def test_regression_features_target_and_standardisation(houses: Path) -> None:
     assert dm.fitted["target_mean"] == pytest.approx(float(raw_train.mean()), rel=1e-5)
     assert dm.fitted["target_mean"] != pytest.approx(3.0 * 19.5 + 1)  # not all 40 rows' mean
     assert all(abs((p - 1) / 3 - round((p - 1) / 3)) < 1e-3 for p in raw_train.tolist())
-    sub = RegressionCSVDataModule(
-        path=str(houses),
-        target_column="price",
-        feature_columns=["noise", "rooms"],
-        standardize=False,
-    )
+    columns = {"target_column": "price", "feature_columns": ["noise", "rooms"]}
+    sub = RegressionCSVDataModule(path=str(houses), standardize=False, **columns)
     sub.setup()
     assert sub.dims["in_features"] == 2
     assert torch.equal(sub.splits["train"][0][:, 0], sub.splits["train"][0][:, 0].round())
@@ -192,13 +268,11 @@ def test_regression_features_target_and_standardisation(houses: Path) -> None:
         ([[1, 2, 3]] * 5 + [[1, "abc", 3]], {}, DataError, r"line 7 of .*, column 'b': 'abc' is"),
         ([[1, 2, 3]] * 5 + [[1, 2, ""]], {}, DataError, r"line 7 of .*, column 'y': '' is not"),
         ([[1, 2, 3]] * 5 + [["nan", 2, 3]], {}, DataError, "column 'a': 'nan' is not a finite"),
+        ([[1, 2, 3]] * 5 + [[1, "1e39", 3]], {}, DataError, r"line 7 .*'b': '1e39' is beyond"),
+        ([[1, 2, 3]] * 10, {"feature_columns": [0, 2]}, ConfigError, "contains the target 'y'"),
+        ([[1, 2, 3]] * 10, {"target_column": 3}, DataError, "has 3 column.s., positions 0 to 2"),
         ([[1, 2, 3]] * 3, {}, DataError, "the val split of RegressionCSVDataModule is empty"),
-        (
-            [[1, 2, 3]] * 2,
-            {"val_fraction": 0.4, "test_fraction": 0.4},
-            DataError,
-            "2 samples cannot be split",
-        ),
+        ([[1, 2, 3]] * 2, {"val_fraction": 0.4, "test_fraction": 0.45}, DataError, "2 samples"),
     ],
 )
 def test_regression_csv_errors(tmp_path: Path, rows, kwargs, error, expected) -> None:
@@ -209,21 +283,27 @@ def test_regression_csv_errors(tmp_path: Path, rows, kwargs, error, expected) ->
     assert "\n" not in str(err.value)
 
 
+def test_regression_headerless_by_position_and_huge_values(tmp_path: Path) -> None:
+    rows = [f"{i}\t{i * 1e30:g}\t{2 * i + 1}" for i in range(40)]
+    (tmp_path / "h.tsv").write_bytes("\r\n".join(rows).encode())
+    dm = RegressionCSVDataModule(
+        path=str(tmp_path / "h.tsv"), header=False, delimiter="tab", target_column=2
+    )
+    dm.setup()
+    assert dm.feature_names == ["0", "1"] and dm.split_sizes()["train"] == 28
+    x, y = dm.splits["train"]
+    assert x.dtype == y.dtype == torch.float32 and torch.isfinite(x).all()
+    assert torch.allclose(x[:, 0], x[:, 1], atol=1e-4)  # 1e30 x i, standardised like i
+
+
 # -- end to end ---------------------------------------------------------------------------------
 def test_fit_text_csv_with_the_text_model(reviews: Path, compose_cfg) -> None:
     from trainkit.models.text import TextClassifier
 
-    cfg = compose_cfg(
-        [
-            "model=text",
-            "data=text_csv",
-            f"data.path={reviews}",
-            "data.text_column=body",
-            "data.label_column=tag",
-            "data.min_freq=1",
-        ]
+    columns = ["data.text_column=body", "data.label_column=tag"]
+    dm = instantiate(
+        compose_cfg(["model=text", "data=text_csv", f"data.path={reviews}", *columns]).data
     )
-    dm = instantiate(cfg.data)
     model = TextClassifier(**dm.dims, embed_dim=8, optimizer=ADAM)
     assert fit_one_batch(model, dm).global_step == 1
 
@@ -231,16 +311,8 @@ def test_fit_text_csv_with_the_text_model(reviews: Path, compose_cfg) -> None:
 def test_fit_regression_csv_with_the_regressor(houses: Path, compose_cfg) -> None:
     from trainkit.models.regression import Regressor
 
-    cfg = compose_cfg(
-        [
-            "model=regression",
-            "data=regression_csv",
-            f"data.path={houses}",
-            "data.target_column=price",
-            "data.feature_columns=[rooms,age]",
-        ]
-    )
-    dm = instantiate(cfg.data)
+    data = [f"data.path={houses}", "data.target_column=price", "data.feature_columns=[rooms,age]"]
+    dm = instantiate(compose_cfg(["model=regression", "data=regression_csv", *data]).data)
     model = Regressor(**dm.dims, optimizer={"_target_": "torch.optim.SGD", "lr": 1e-2})
     assert dm.dims["in_features"] == 2
     assert fit_one_batch(model, dm).global_step == 1

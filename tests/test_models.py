@@ -17,11 +17,21 @@ def test_cnn_adapts_to_channels_and_size(shape):
     assert model(torch.randn(4, *shape)).shape == (4, 7)
 
 
-def test_text_classifier_ignores_padding():
+def test_text_classifier_ignores_padding_and_takes_ids_or_weighted_ids():
     model = TextClassifier(vocab_size=20, num_classes=2, optimizer=ADAM).eval()
-    short = torch.tensor([[5, 6]])
-    padded = torch.tensor([[5, 6, 0, 0, 0]])
+    short, padded = torch.tensor([[5, 6]]), torch.tensor([[5, 6, 0, 0, 0]])
     assert torch.allclose(model(short), model(padded))
+    weights = torch.tensor([[0.3, 0.7, 0.0, 0.0, 0.0]])
+    assert torch.allclose(model((padded, weights)), model((short, weights[:, :2])))
+    # ids alone: the mean of their embeddings; weighted: their weighted sum
+    table, head = model.net.embedding.weight.detach(), model.net.head
+    assert torch.allclose(model(short), head(table[[5, 6]].mean(0, keepdim=True)), atol=1e-6)
+    bag = 0.3 * table[5] + 0.7 * table[6]
+    assert torch.allclose(model((padded, weights)), head(bag.unsqueeze(0)), atol=1e-6)
+    # small initial embeddings (padding row 0); init_std=None keeps torch's N(0, 1)
+    assert 0.005 < float(table[1:].std()) < 0.02 and not table[0].any()
+    wide = TextClassifier(vocab_size=2000, num_classes=2, init_std=None).net.embedding
+    assert 0.9 < float(wide.weight.detach()[1:].std()) < 1.1
 
 
 def test_regressor_without_hidden_layers_is_linear():

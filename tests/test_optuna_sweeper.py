@@ -14,13 +14,13 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from hydra_plugins.trainkit_optuna_sweeper._search_space import search_param, split_overrides
+from trainkit.cli import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -113,9 +113,7 @@ def test_split_fixed_overrides_and_search_space() -> None:
 
 
 def compose_train(overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose("train", overrides=overrides, return_hydra_config=True)
+    return compose_config(CONF, overrides)
 
 
 def parse_params(params) -> tuple[list[str], dict]:

@@ -187,27 +187,32 @@ def test_hparams_are_curated_typed_and_carry_the_final_metrics(run_train, tmp_pa
     hp = session_hparams(run_dir)
     assert hp["model"] == "cnn" and hp["optimizer"] == "adam" and hp["scheduler"] == "none"
     assert hp["model.channels"] == "[32,64]" and hp["model.hidden"] == 128
-    assert hp["optimizer.lr"] == 0.05 and hp["data.batch_size"] == 32 and hp["seed"] == 1
-    assert hp["trainer.max_epochs"] == 3 and hp["data.drop_last"] is True  # a bool, from the CLI
-    assert hp["budget.iterations"] == 9 and hp["budget.epochs"] == 3
+    assert hp["lr"] == 0.05 and hp["batch_size"] == 32 and hp["seed"] == 1
+    assert hp["max_epochs"] == 3 and hp["data.drop_last"] is True  # a bool, from the CLI
+    assert hp["run.iterations"] == 9 and hp["run.epochs"] == 3
     assert not [k for k in hp if "_target_" in k or k.startswith("data.num_workers")]
     assert "None" not in hp.values()
-    # the metrics: copies of the curves' points (same tags, same steps), the monitored metric's
-    # being the best validation's
+    # TensorBoard ticks the first five by name when no setting differs between runs: the short
+    # names come first (only other command-line keys, here data.drop_last, may come between)
+    assert [k for k in sorted(hp) if "." not in k][:5] == [
+        "batch_size", "data", "lr", "max_epochs", "model"
+    ]  # fmt: skip
+    # the metrics: five (all ticked), copies of the curves' points (same tags, same steps), the
+    # monitored metric's being the best validation's
     main, session = curves(run_dir), curves(run_dir, "hparams")
-    assert set(session) == {"epoch/train_loss", "epoch/train_acc", "val/loss", "val/acc",
-                            "test/loss", "test/acc", "train/samples_per_sec"}  # fmt: skip
+    assert set(session) == {"epoch/train_loss", "test/loss", "test/acc", "train/samples_per_sec",
+                            "val/acc"}  # fmt: skip
     best_step = max(main["val/acc"], key=lambda p: p[1])[0]
     assert session["val/acc"] == [(best_step, pytest.approx(summary["best_score"]))]
     assert best_step != main["val/acc"][-1][0]  # the best, not the last
-    assert session["val/loss"] == main["val/loss"][-1:]  # the last validation's
     assert session["epoch/train_loss"] == main["epoch/train_loss"][-1:]
+    assert session["test/acc"] == main["test/acc"]
     # no experiment summary anywhere: TensorBoard builds the table from every run's own
     for sub in ("", "hparams"):
         assert "_hparams_/experiment" not in events(run_dir, sub).Tags()["tensors"]
     # and the same settings beside the event files
     saved = (run_dir / "tensorboard" / "hparams.yaml").read_text()
-    assert "model.hidden: 128" in saved and "optimizer.lr: 0.05" in saved
+    assert "model.hidden: 128" in saved and "lr: 0.05" in saved
 
 
 def test_confusion_matrix_and_misclassified_images_at_each_validation(run_train):
@@ -226,6 +231,8 @@ def test_confusion_matrix_and_misclassified_images_at_each_validation(run_train)
 def test_metrics_json_and_the_hparams_agree(run_train):
     summary, run_dir = run_train(["model=regression", "trainer.max_epochs=2"])
     session = curves(run_dir, "hparams")
+    assert set(session) == {"epoch/train_loss", "test/loss", "test/r2", "train/samples_per_sec",
+                            "val/loss"}  # fmt: skip
     assert session["test/r2"][0][1] == pytest.approx(summary["test"]["r2"])
     assert session["val/loss"][0][1] == pytest.approx(summary["best_score"])
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "ok"

@@ -147,6 +147,26 @@ def job_label() -> str:
 OmegaConf.register_new_resolver("job_label", job_label, replace=True)
 
 
+def compose_config(
+    config_dir: Path, overrides: list[str], output_dir: Path | None = None, name: str = "train"
+) -> DictConfig:
+    """The config `python train.py <overrides>` runs (`name="eval"`: eval.py's), composed
+    in-process for scripts, notebooks and tests; with `output_dir`, that is its run folder."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(Path(config_dir).resolve())):
+        cfg = compose(name, overrides=overrides, return_hydra_config=True)
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(output_dir)
+            cfg.hydra.job.num = 0
+        HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
 # -- the command line, before Hydra --------------------------------------------------------
 HELP = {
     "train": """trainkit: train a model with PyTorch Lightning, configured by Hydra.

@@ -36,7 +36,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.data import extract_batch_size
 
-from trainkit.tensorboard_views import layout, write_hparams
+from trainkit.tensorboard_views import hparams_metrics, layout, write_hparams
 
 EPOCH_VAL_RULE = (
     "x = epoch e (counted from 1): the last validation that ran during epoch e; every "
@@ -112,11 +112,9 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
             self._best = (x, dict(values))
 
     def final_points(self) -> dict[str, tuple[int, float]]:
-        """(iteration or epoch, value) of what the HParams table shows: the last point of each
-        training-epoch, test and throughput curve, of each validation curve, and for the
-        monitored metric its best validation."""
-        keep = ("epoch/train_", "val/", "test/", "train/samples_per_sec")
-        points = {k: v for k, v in self._points.items() if k.startswith(keep)}
+        """(iteration or epoch, value) of what the HParams table shows (tensorboard_views.
+        hparams_metrics): the last point of each curve, the monitored metric's best validation."""
+        points = {t: self._points[t] for t in hparams_metrics(self.monitor, set(self._points))}
         if self._best is not None and self.monitor in points:
             x, values = self._best
             points[self.monitor] = (x, values[self.monitor])

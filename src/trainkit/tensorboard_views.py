@@ -13,10 +13,11 @@ HParams details, each for a reason found in TensorBoard 2.21's hparams plugin:
   metrics' points, with their tags and steps: the metric columns are exactly those metrics, and
   in the curves each copy is one more dot at a curve's end (a separate run in the run list)
   instead of a card of its own.
-- A metric's value is its tag's last point there: the final training values (epoch curves), the
-  last validation's values, except for the monitored metric, which holds the best validation's
-  value (the best checkpoint's score, under the metric's own name), the test values and the
-  last samples/s. The budget counts have no curve, so they are columns among the settings.
+- The metrics are at most five (hparams_metrics), as TensorBoard ticks five: the final epoch
+  training loss, the test loss and headline metric, the last samples/s, and the monitored
+  validation metric at its best (the best checkpoint's score, under the metric's own name). A
+  metric's value is its tag's last point there. The budget counts have no curve, so they are
+  columns among the settings.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-# The settings that come with the run whatever the command line says: what is usually varied.
-TRAINER_KEYS = ("max_epochs", "max_steps", "accumulate_grad_batches", "precision")
+# Command-line keys whose HParams column has a short name (see curated_hparams).
+SHORT = {"data.batch_size": "batch_size", "optimizer.lr": "lr", "trainer.max_epochs": "max_epochs"}
 
 
 def layout(monitor: str) -> dict:
@@ -55,27 +56,44 @@ def layout(monitor: str) -> dict:
 
 
 def curated_hparams(cfg: DictConfig, summary: dict[str, Any]) -> dict[str, Any]:
-    """The settings of the HParams table: model and its own arguments, data and batch size,
-    optimizer and learning rate, schedule, the trainer's length and accumulation, the seed, every
-    key the command line set, and the budget's counts. No loader plumbing, no `_target_`s."""
+    """The settings of the HParams table: the config choices (model, data, optimizer,
+    scheduler), the model's own arguments, lr, batch size, epochs, seed, every other key the
+    command line set, and the run's counts. No loader plumbing, no `_target_`s.
+
+    TensorBoard ticks the first five settings, the ones that differ between runs first, then
+    by name: the knobs everyone turns get short names (batch_size, lr, max_epochs), which sort
+    first together with data and model."""
     hp: dict[str, Any] = {g: choice(cfg, g) for g in ("model", "data", "optimizer", "scheduler")}
     hp.update({f"model.{k}": v for k, v in cfg.model.items() if k[0] != "_" and "monitor" not in k})
-    hp["data.batch_size"] = (summary.get("plan") or {}).get("batch_size")
-    if cfg.get("optimizer"):
-        hp["optimizer.lr"] = summary.get("tuned", {}).get("lr", cfg.optimizer.get("lr"))
-    hp.update({f"trainer.{k}": cfg.trainer.get(k) for k in TRAINER_KEYS})
-    if hp["trainer.max_steps"] == -1:
-        del hp["trainer.max_steps"]
+    hp["batch_size"] = (summary.get("plan") or {}).get("batch_size")
+    hp["lr"] = summary.get("tuned", {}).get("lr", OmegaConf.select(cfg, "optimizer.lr"))
+    hp["max_epochs"] = cfg.trainer.get("max_epochs")
+    if cfg.trainer.get("max_steps", -1) != -1:
+        hp["max_steps"] = cfg.trainer.max_steps
+    hp["trainer.accumulate_grad_batches"] = cfg.trainer.get("accumulate_grad_batches")
     hp["seed"] = summary["seed"]
     for override in summary.get("overrides", []):
         key, _, value = override.lstrip("+~").partition("=")
-        if key.startswith(("hydra.", "paths.")) or key == "ckpt_path":
+        if key.startswith(("hydra.", "paths.")) or key == "ckpt_path" or key in SHORT.values():
             continue
         node = OmegaConf.select(cfg, key, default=value)
-        hp.setdefault(key, value if OmegaConf.is_config(node) else node)  # `model=cnn`: "cnn"
-    hp.update({f"budget.{k}": summary.get(k) for k in ("epochs", "iterations", "optimizer_steps")})
+        hp.setdefault(SHORT.get(key, key), value if OmegaConf.is_config(node) else node)
+    hp.update({f"run.{k}": summary.get(k) for k in ("epochs", "iterations", "optimizer_steps")})
     plain = {k: OmegaConf.to_container(v) if OmegaConf.is_config(v) else v for k, v in hp.items()}
     return {k: v for k, v in plain.items() if v is not None}
+
+
+def hparams_metrics(monitor: str, tags: set[str]) -> list[str]:
+    """The metric columns, at most five so that TensorBoard ticks them all (it ticks the first
+    five, by name): the final training loss, the test's loss and headline metric, samples/s,
+    and validation: the monitored metric (its best value) and the loss or headline metric."""
+    name = monitor.partition("/")[2] or "loss"
+    val = sorted(t.partition("/")[2] for t in tags if t.startswith("val/"))
+    other = [m for m in ("acc", "r2", *val) if m in val and m != "loss"][:1]
+    headline = name if name != "loss" else (other[0] if other else "loss")
+    wanted = ["epoch/train_loss", "test/loss", f"test/{headline}", "train/samples_per_sec",
+              monitor, f"val/{'loss' if name != 'loss' else headline}"]  # fmt: skip
+    return [t for t in dict.fromkeys(wanted) if t in tags][:5]
 
 
 def choice(cfg: DictConfig, group: str) -> str:

@@ -1,109 +1,76 @@
-"""Your own CSV file: text classification (`data=text_csv`) or regression (`data=regression_csv`).
+"""Your own CSV (or TSV, ...) files: text classification (`data=text_csv`) or regression
+(`data=regression_csv`).
 
-Read with the standard library's csv module (a header row, then one row per example). Problems
-in the file end with one sentence naming the file, the line and the column.
+Files are read as they come (csv_files.py): a header row or none (`data.header=false`, columns
+then by position: `data.text_column=0`), any delimiter (`data.delimiter=tab`), any encoding
+(`data.encoding=latin-1`), CRLF endings, quoted fields, and one file or several
+(`data.path=[a.txt,b.txt]` or a pattern, `'data.path=reviews/*.txt'`). Problems in a file end
+with one sentence naming the file, the line and the column.
 """
 
 from __future__ import annotations
 
-import csv
+import logging
 import math
 from collections import Counter
-from pathlib import Path
 
 import torch
 
+from trainkit.data.csv_files import (
+    Table,
+    check_delimiter,
+    check_encoding,
+    check_max_field_size,
+    read_table,
+    resolve_paths,
+)
 from trainkit.data.tabular import TabularRegressionDataModule
 from trainkit.data.text import TextDataModule
 from trainkit.errors import ConfigError, DataError
 
+log = logging.getLogger(__name__)
 
-def resolve(path: str | None, key: str, example: str) -> Path:
-    """The file a config value points at; relative paths are relative to the launch directory.
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
-    Checked when the data is loaded, not in __init__: Hydra wraps errors raised while it
-    instantiates the DataModule into a multi-line InstantiationException.
-    """
-    if path in (None, "", "???"):
-        raise ConfigError(
-            f"data.{key} is required: give the CSV file, e.g. `python train.py "
-            f"{example} data.{key}=my_data.csv`."
+
+class CSVOptions:
+    """How the files are read (the same settings for text and regression)."""
+
+    def _csv_options(
+        self, header: bool, delimiter: str, encoding: str, max_field_size: int
+    ) -> None:
+        self.header = bool(header)
+        self.delimiter = check_delimiter(delimiter)
+        self.encoding = check_encoding(encoding)
+        self.max_field_size = check_max_field_size(max_field_size)
+
+    def read_files(self, value: object, key: str, example: str) -> Table:
+        paths = resolve_paths(value, key, example)
+        return read_table(
+            paths, key, self.delimiter, self.encoding, self.header, self.max_field_size
         )
-    return Path(path).expanduser().resolve()
 
 
-def read_csv(
-    path: Path, key: str, delimiter: str = ",", encoding: str = "utf-8"
-) -> tuple[list[str], list[list[str]], list[int]]:
-    """(header, rows, line number of each row) of a CSV file; `key` is the path's config key.
-
-    Blank lines are skipped; a row with fewer or more fields than the header is an error, since it
-    usually means a wrong delimiter or broken quoting.
-    """
-    if not path.is_file():
-        raise DataError(
-            f"CSV file {path} (data.{key}) does not exist; check the path (a relative "
-            f"path is relative to the directory you launch from, {Path.cwd()})."
-        )
-    rows, lines = [], []
-    try:
-        with path.open(newline="", encoding=encoding) as f:
-            reader = csv.reader(f, delimiter=delimiter)
-            header = next(reader, None)
-            if header is None:
-                raise DataError(f"CSV file {path} is empty; it needs a header row and data rows.")
-            for row in reader:
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise DataError(
-                        f"line {reader.line_num} of {path} has {len(row)} fields but "
-                        f"the header has {len(header)}; check data.delimiter="
-                        f"{delimiter!r} and the quoting of that line."
-                    )
-                rows.append(row)
-                lines.append(reader.line_num)
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"CSV file {path} is not valid {encoding} text ({err.reason} at byte "
-            f"{err.start}); set data.encoding (e.g. latin-1) or convert it."
-        ) from err
-    except csv.Error as err:
-        raise DataError(f"CSV file {path} could not be parsed ({err}); check its quoting.") from err
-    if not rows:
-        raise DataError(
-            f"CSV file {path} has a header but no data rows; add rows or point "
-            f"data.{key} at another file."
-        )
-    return [h.strip() for h in header], rows, lines
-
-
-def columns_of(
-    path: Path, header: list[str], rows: list[list[str]], names: list[str], delimiter: str
-) -> list[list[str]]:
-    """The values of the named columns, or one sentence listing the columns the file has."""
-    absent = [c for c in names if c not in header]
-    if absent:
-        raise DataError(
-            f"CSV file {path} has no column {absent[0]!r}; its columns are "
-            f"{', '.join(map(repr, header))} (check data.delimiter={delimiter!r} too)."
-        )
-    return [[row[i] for row in rows] for i in map(header.index, names)]
-
-
-def to_floats(path: Path, column: str, raw: list[str], lines: list[int]) -> list[float]:
-    """Parse a numeric column; the first bad cell is reported with its line and column."""
+def to_floats(table: Table, index: int) -> list[float]:
+    """Parse a numeric column; the first bad cell is reported with its line and column. Values
+    beyond float32's range (about 3.4e38) are refused too: they would become inf in training."""
     out = []
-    for text, line in zip(raw, lines, strict=True):
+    for row, text in enumerate(table.column(index)):
         try:
             value = float(text)
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
             raise DataError(
-                f"line {line} of {path}, column {column!r}: {text!r} is not a finite "
+                f"{table.place(row)}, column {table.name(index)}: {text!r} is not a finite "
                 "number; fix or remove that row (or leave the column out with "
                 "data.feature_columns)."
+            )
+        if abs(value) > FLOAT32_MAX:
+            raise DataError(
+                f"{table.place(row)}, column {table.name(index)}: {text!r} is beyond float32's "
+                f"range (+-{FLOAT32_MAX:.3g}), which the model computes in; rescale the column "
+                "(other units) or fix that row."
             )
         out.append(value)
     return out
@@ -117,66 +84,99 @@ def sort_labels(labels: set[str]) -> list[str]:
         return sorted(labels)
 
 
-class TextCSVDataModule(TextDataModule):
+class TextCSVDataModule(CSVOptions, TextDataModule):
     """Texts and labels from a CSV file; labels may be any strings, any number of classes.
 
-    Class ids follow the sorted labels of the training file (`path`); `class_names` keeps the
+    Class ids follow the sorted labels of the training file(s) (`path`); `class_names` keeps the
     labels. With `test_path` the test set is that file, else it is carved from `path` like the
-    validation set (stratified by label, seeded).
+    validation set (stratified by label, seeded). Empty texts are kept (the model sees an empty
+    bag and predicts what is most likely with no words) and counted in the data report; a text
+    column that is empty throughout is an error.
     """
 
     def __init__(
         self,
-        path: str | None = None,
-        text_column: str = "text",
-        label_column: str = "label",
-        test_path: str | None = None,
+        path: str | list[str] | None = None,
+        text_column: str | int = "text",
+        label_column: str | int = "label",
+        test_path: str | list[str] | None = None,
+        header: bool = True,
         delimiter: str = ",",
         encoding: str = "utf-8",
+        max_field_size: int = 10_000_000,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self._csv_options(header, delimiter, encoding, max_field_size)
+        if text_column == label_column:
+            raise ConfigError(
+                f"data.text_column and data.label_column are both {text_column!r}; the label "
+                "must come from another column than the text."
+            )
         self.path, self.test_path = path, test_path
         self.text_column, self.label_column = text_column, label_column
-        self.delimiter, self.encoding = delimiter, encoding
         self._label_counts: Counter[str] = Counter()
 
-    def _read(self, path: Path, key: str) -> tuple[list[str], list[str], list[int]]:
-        header, rows, lines = read_csv(path, key, self.delimiter, self.encoding)
-        names = [self.text_column, self.label_column]
-        texts, labels = columns_of(path, header, rows, names, self.delimiter)
-        labels = [v.strip() for v in labels]
-        if "" in labels:
-            line = lines[labels.index("")]
-            raise DataError(
-                f"line {line} of {path} has an empty label (column "
-                f"{self.label_column!r}); fill it in or remove the row."
+    def _read(self, value: object, key: str) -> tuple[Table, list[str], list[str]]:
+        table = self.read_files(value, key, "model=text data=text_csv")
+        text_at = table.index(self.text_column, "text_column")
+        label_at = table.index(self.label_column, "label_column")
+        if text_at == label_at:
+            raise ConfigError(
+                f"data.text_column={self.text_column!r} and data.label_column="
+                f"{self.label_column!r} are the same column; the label must come from another."
             )
-        return texts, labels, lines
+        texts = table.column(text_at)
+        labels = [v.strip() for v in table.column(label_at)]
+        if "" in labels:
+            raise DataError(
+                f"{table.place(labels.index(''))} has an empty label (column "
+                f"{table.name(label_at)}); fill it in or remove the row."
+            )
+        empty = [i for i, t in enumerate(texts) if not t.strip()]
+        if len(empty) == len(texts):
+            raise DataError(
+                f"every text in column {table.name(text_at)} of {table.where[0][0]} is empty; "
+                "check data.text_column (and data.delimiter)."
+            )
+        if empty:
+            log.warning(
+                "%d of the %d texts of data.%s are empty (the first at %s); they are kept",
+                len(empty),
+                len(texts),
+                key,
+                table.place(empty[0]),
+            )
+        files = list(dict.fromkeys(str(path) for path, _ in table.where))
+        self.report.update({f"{key}_files": files, f"{key}_rows": len(texts)})
+        self.report[f"{key}_empty_texts"] = len(empty)
+        return table, texts, labels
 
     def load_corpus(self) -> tuple[dict[str, tuple[list[str], list[int]]], list[str]]:
-        path = resolve(self.path, "path", "model=text data=text_csv")
-        texts, labels, _ = self._read(path, "path")
+        table, texts, labels = self._read(self.path, "path")
+        files = str(table.where[0][0]) + (" ..." if table.where[-1][0] != table.where[0][0] else "")
         classes = sort_labels(set(labels))
         if len(classes) < 2:
             raise DataError(
-                f"every row of {path} has the label {classes[0]!r}; a classifier "
+                f"every row of {files} has the label {classes[0]!r}; a classifier "
                 "needs at least two classes."
+            )
+        if len(labels) >= 20 and len(classes) > len(labels) / 2:
+            raise DataError(
+                f"the label column of {files} has {len(classes)} different values in "
+                f"{len(labels)} rows: it looks like text, not labels; check data.label_column "
+                "and data.text_column."
             )
         ids = {name: i for i, name in enumerate(classes)}
         corpus = {"train": (texts, [ids[lab] for lab in labels])}
         if self.test_path:
-            test_path = resolve(self.test_path, "test_path", "model=text data=text_csv")
-            test_texts, test_labels, lines = self._read(test_path, "test_path")
-            unknown = [
-                (lab, line) for lab, line in zip(test_labels, lines, strict=True) if lab not in ids
-            ]
+            test, test_texts, test_labels = self._read(self.test_path, "test_path")
+            unknown = [i for i, lab in enumerate(test_labels) if lab not in ids]
             if unknown:
-                lab, line = unknown[0]
                 raise DataError(
-                    f"line {line} of {test_path} has the label {lab!r}, which is "
-                    f"not among the classes of {path} ({', '.join(classes)}); "
-                    "the model cannot learn a class it never sees in training."
+                    f"{test.place(unknown[0])} has the label {test_labels[unknown[0]]!r}, which "
+                    f"is not among the classes of {files} ({', '.join(classes)}); the model "
+                    "cannot learn a class it never sees in training."
                 )
             corpus["test"] = (test_texts, [ids[lab] for lab in test_labels])
         self._label_counts = Counter(labels)
@@ -197,53 +197,68 @@ class TextCSVDataModule(TextDataModule):
             ) from err
 
 
-class RegressionCSVDataModule(TabularRegressionDataModule):
+class RegressionCSVDataModule(CSVOptions, TabularRegressionDataModule):
     """Numeric features and a numeric target from a CSV file.
 
-    `feature_columns: null` uses every column except the target. Features and target are
-    standardised with statistics of the training split only (see tabular.py).
+    `feature_columns: null` uses every column except the target. Columns are named by header
+    name or by position (0 = the first). Features and target are standardised with statistics of
+    the training split only (see tabular.py).
     """
 
     def __init__(
         self,
-        path: str | None = None,
-        target_column: str | None = None,
-        feature_columns: list[str] | None = None,
+        path: str | list[str] | None = None,
+        target_column: str | int | None = None,
+        feature_columns: list[str | int] | None = None,
+        header: bool = True,
         delimiter: str = ",",
         encoding: str = "utf-8",
+        max_field_size: int = 10_000_000,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self._csv_options(header, delimiter, encoding, max_field_size)
         self.path, self.target_column = path, target_column
         self.feature_columns = None if feature_columns is None else list(feature_columns)
-        self.delimiter, self.encoding = delimiter, encoding
         self.feature_names: list[str] = []
 
     def load_arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
-        path = resolve(self.path, "path", "model=regression data=regression_csv")
         target = self.target_column
-        if target in (None, "", "???"):
+        if target is None or target in ("", "???"):
             raise ConfigError(
                 "data.target_column is required: name the column to predict, e.g. "
-                "data.target_column=price."
+                "data.target_column=price (or its position, data.target_column=3)."
             )
-        if self.feature_columns is not None and target in self.feature_columns:
+        if self.feature_columns == []:
+            raise ConfigError("data.feature_columns is empty; list columns or use null for all.")
+        table = self.read_files(self.path, "path", "model=regression data=regression_csv")
+        target_at = table.index(target, "target_column")
+        if self.feature_columns is None:
+            features = [i for i in range(table.width) if i != target_at]
+        else:
+            features = [table.index(c, "feature_columns") for c in self.feature_columns]
+        if target_at in features:
             raise ConfigError(
                 f"data.feature_columns contains the target {target!r}; remove it "
                 "(the model must not see what it predicts)."
             )
-        if self.feature_columns == []:
-            raise ConfigError("data.feature_columns is empty; list columns or use null for all.")
-        header, rows, lines = read_csv(path, "path", self.delimiter, self.encoding)
-        features = self.feature_columns or [c for c in header if c != target]
-        columns = [*features, target]
-        values = columns_of(path, header, rows, columns, self.delimiter)
         if not features:
             raise DataError(
-                f"CSV file {path} has no column besides the target "
-                f"{self.target_column!r}; a regression needs at least one feature."
+                f"CSV file {table.where[0][0]} has no column besides the target "
+                f"{target!r}; a regression needs at least one feature."
             )
-        numbers = [to_floats(path, c, v, lines) for c, v in zip(columns, values, strict=True)]
-        self.feature_names = features
-        x = torch.tensor(numbers[:-1], dtype=torch.float32).T.contiguous()
-        return x, torch.tensor(numbers[-1], dtype=torch.float32)
+        numbers = [to_floats(table, i) for i in [*features, target_at]]
+        self.feature_names = [
+            table.header[i] if table.header is not None else str(i) for i in features
+        ]
+        # float64 until standardised (load_splits): the training statistics square the values,
+        # which overflows float32 beyond about 1e19
+        x = torch.tensor(numbers[:-1], dtype=torch.float64).T.contiguous()
+        return x, torch.tensor(numbers[-1], dtype=torch.float64)
+
+    def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        """The base class's splits, in float32 (what the model computes in)."""
+        return {
+            name: tuple(t.float() for t in tensors)
+            for name, tensors in super().load_splits().items()
+        }

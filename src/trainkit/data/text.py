@@ -1,10 +1,18 @@
-"""Text classification data: tokenizer, vocabulary, and n-gram encoding into padded id tensors.
+"""Text classification data: tokenizer, vocabulary, n-gram encoding into padded id tensors, and
+the TF-IDF weight of each id.
 
 The encoding is fastText's: a document is the bag of its word ids plus, with `ngrams=2`, the
 ids of its word bigrams hashed into `bigram_buckets` extra rows of the embedding table (no bigram
 vocabulary to build or store). The word vocabulary is built from the training split only:
 `<pad>` = 0, `<unk>` = 1, then words seen at least `min_freq` times, most frequent first, at most
 `max_vocab_size` entries in all.
+
+With `weighting="tfidf"` (the configs' default) a batch is `((ids, weights), labels)`: an id's
+weight is its TF-IDF value as scikit-learn's `TfidfVectorizer(sublinear_tf=True)` computes it
+((1 + ln tf) x idf, the document's vector scaled to length 1), spread over the id's positions,
+with bigram ids weighted `bigram_weight`. The document frequencies come from the training split
+and are kept in `fitted`, so eval and resume weigh as training did. With `weighting="none"` a
+batch is `(ids, labels)` and the model averages the embeddings of the ids.
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ from trainkit.errors import ConfigError, DataError
 
 PAD, UNK = "<pad>", "<unk>"
 _TAG = re.compile(r"<[^>]+>")  # HTML such as the <br /> in IMDB reviews
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")  # letters and digits of any alphabet
+WEIGHTINGS = ("tfidf", "none")
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case words and numbers; HTML tags and punctuation dropped ("don't" stays whole)."""
+    """Lower-case words and numbers (of any alphabet: "café" stays whole); HTML tags and
+    punctuation dropped ("don't" stays whole)."""
     return _TOKEN.findall(_TAG.sub(" ", text.lower()))
 
 
@@ -85,13 +95,43 @@ def relabel(
     return {split: (texts, [ids[y] for y in labels]) for split, (texts, labels) in corpus.items()}
 
 
-class TextBatches(TensorBatches):
-    """Padded ids, lengths and labels; each batch is cut to its longest document."""
+def document_frequencies(ids: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
+    """df[i] = the number of rows of `ids` (documents, padded with 0) that contain id i."""
+    df = torch.zeros(size, dtype=torch.long)
+    for part in ids.split(chunk):
+        rows = torch.arange(len(part)).unsqueeze(1)
+        pairs = torch.unique(rows * size + part)  # each (document, id) once
+        df += torch.bincount(pairs % size, minlength=size)
+    return df
 
-    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+
+def bag_weights(ids: torch.Tensor, idf: torch.Tensor) -> torch.Tensor:
+    """The weight of each position of `ids` (documents padded with 0, idf[0] = 0): summed over
+    the positions of one id they give (1 + ln tf) * idf[id] / norm, the document's sublinear
+    TF-IDF value, with norm making the vector of those values length 1 (padding weighs 0)."""
+    size = len(idf)
+    rows = torch.arange(len(ids)).unsqueeze(1).expand_as(ids)
+    pairs, where, tf = torch.unique(rows * size + ids, return_inverse=True, return_counts=True)
+    value = (1 + tf.float().log()) * idf[pairs % size]  # one per distinct (document, id)
+    norm = torch.zeros(len(ids)).index_add_(0, pairs // size, value**2).sqrt().clamp_min(1e-12)
+    return value[where] / tf[where] / norm.unsqueeze(1)
+
+
+class TextBatches(TensorBatches):
+    """Padded ids, lengths and labels; each batch is cut to its longest document. With `idf`,
+    a batch is `((ids, weights), labels)`, the weights computed per batch (see bag_weights)."""
+
+    def __init__(self, *tensors: torch.Tensor, idf: torch.Tensor | None = None) -> None:
+        super().__init__(*tensors)
+        self.idf = idf
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple:
         ids, lengths, labels = self.tensors
         width = max(int(lengths[idx].max()), 1)
-        return ids[idx, :width], labels[idx]
+        ids = ids[idx, :width]
+        if self.idf is None:
+            return ids, labels[idx]
+        return (ids, bag_weights(ids, self.idf)), labels[idx]
 
 
 class TextDataModule(InMemoryDataModule):
@@ -108,6 +148,8 @@ class TextDataModule(InMemoryDataModule):
         ngrams: int = 2,
         bigram_buckets: int = 50000,
         max_length: int = 256,
+        weighting: str = "none",  # the configs' is tfidf; none reads checkpoints made before it
+        bigram_weight: float = 0.5,
         **loader,
     ) -> None:
         super().__init__(**loader)
@@ -120,9 +162,18 @@ class TextDataModule(InMemoryDataModule):
                 "data.max_length, data.min_freq and data.bigram_buckets must be positive and "
                 "data.max_vocab_size at least 3."
             )
+        if weighting not in WEIGHTINGS:
+            raise ConfigError(
+                f"data.weighting must be tfidf (TF-IDF weighted sum of the embeddings) or none "
+                f"(their mean), got {weighting!r}."
+            )
+        if not (isinstance(bigram_weight, (int, float)) and bigram_weight >= 0):
+            raise ConfigError(f"data.bigram_weight must be a number >= 0, got {bigram_weight!r}.")
         self.min_freq, self.max_vocab_size = min_freq, max_vocab_size
         self.ngrams, self.bigram_buckets, self.max_length = ngrams, bigram_buckets, max_length
+        self.weighting, self.bigram_weight = weighting, float(bigram_weight)
         self.vocab: Vocabulary | None = None
+        self.idf: torch.Tensor | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -132,22 +183,60 @@ class TextDataModule(InMemoryDataModule):
         """Return ({split: (texts, labels)}, class_names); "train" is required."""
         raise NotImplementedError
 
-    def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
+    def split_texts(self) -> dict[str, tuple[list[str], list[int]]]:
+        """{split: (texts, label ids)}: the documents of each split before tokenizing, exactly
+        the split the model trains and is tested on (for baselines, inspection)."""
         corpus, class_names = self.load_corpus()
         corpus = self._carve_missing_splits(corpus)
         if "class_names" in self.fitted:  # the checkpoint's classes, in its order
-            corpus = relabel(corpus, class_names, self.fitted["class_names"])
-        else:
-            self.fitted["class_names"] = list(class_names)
+            return relabel(corpus, class_names, self.fitted["class_names"])
+        self.fitted["class_names"] = list(class_names)
+        return corpus
+
+    def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        corpus = self.split_texts()
         tokens = {name: [tokenize(t) for t in texts] for name, (texts, _) in corpus.items()}
+        if not any(tokens["train"]):
+            raise DataError(
+                f"no text of the training split of {type(self).__name__} has a word (letters "
+                "or digits); check which column or files hold the text."
+            )
         if "vocab" in self.fitted:
             self.vocab = Vocabulary(self.fitted["vocab"])
         else:
             self.vocab = Vocabulary.build(tokens["train"], self.min_freq, self.max_vocab_size)
             self.fitted["vocab"] = self.vocab.itos[2:]
-        return {
+        splits = {
             name: self._to_tensors(tokens[name], labels) for name, (_, labels) in corpus.items()
         }
+        self.report["documents_without_words"] = sum(not d for t in tokens.values() for d in t)
+        if self.weighting == "tfidf":
+            self.idf = self._idf(splits["train"][0])
+        return splits
+
+    def _idf(self, train_ids: torch.Tensor) -> torch.Tensor:
+        """scikit-learn's smooth idf, ln((1 + n) / (1 + df)) + 1, from the training split's
+        document frequencies (kept in `fitted` as the ids that occur and their counts); bigram
+        ids weighted `bigram_weight`, padding 0."""
+        size = self._table_size()
+        if "document_frequency" not in self.fitted:
+            df = document_frequencies(train_ids, size)
+            df[0] = 0  # padding
+            seen = df.nonzero().squeeze(1)
+            self.fitted["document_frequency"] = {
+                "documents": len(train_ids),
+                "ids": seen.tolist(),
+                "counts": df[seen].tolist(),
+            }
+        stored = self.fitted["document_frequency"]
+        df = torch.zeros(size)
+        df[torch.tensor(stored["ids"], dtype=torch.long)] = torch.tensor(
+            stored["counts"], dtype=torch.float
+        )
+        idf = torch.log((1.0 + stored["documents"]) / (1.0 + df)) + 1.0
+        idf[len(self.vocab) :] *= self.bigram_weight
+        idf[0] = 0.0
+        return idf
 
     def _carve_missing_splits(self, corpus: dict) -> dict:
         texts, labels = corpus["train"]
@@ -179,13 +268,16 @@ class TextDataModule(InMemoryDataModule):
         return ids, lengths, torch.tensor(labels, dtype=torch.long)
 
     def make_dataset(self, split: str) -> TextBatches:
-        return TextBatches(*self.splits[split])
+        return TextBatches(*self.splits[split], idf=self.idf)
 
     @property
     def dims(self) -> dict:
         self.setup()
-        extra = self.bigram_buckets if self.ngrams >= 2 else 0
-        return {"vocab_size": len(self.vocab) + extra, "num_classes": len(self.class_names)}
+        return {"vocab_size": self._table_size(), "num_classes": len(self.class_names)}
+
+    def _table_size(self) -> int:
+        """Rows of the embedding table: the vocabulary, then the bigram buckets."""
+        return len(self.vocab) + (self.bigram_buckets if self.ngrams >= 2 else 0)
 
 
 class SyntheticTextDataModule(TextDataModule):

@@ -12,7 +12,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, 
 
 from trainkit.models.optim import configure_optimizers
 
-SGD = {"_target_": "torch.optim.SGD", "lr": 0.05, "momentum": 0.9}
+SGD = {"_target_": "torch.optim.SGD", "lr": 0.01, "momentum": 0.9}  # conf/optimizer/sgd.yaml
 
 
 def build_mlp(in_features: int, hidden: list[int], dropout: float) -> nn.Sequential:
