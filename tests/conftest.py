@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,11 @@ def run_train(compose_cfg):
 
 
 def pytest_configure(config):
-    """One torch thread per test process: the suite runs in two processes (pytest-xdist, -n 2)
-    on two cores, and tiny models gain nothing from a second thread anyway."""
+    """One torch thread per test process, and per process a test starts (OMP_NUM_THREADS, which
+    they inherit): the suite runs in two processes (pytest-xdist, -n 2) on two cores; tiny models
+    gain nothing from a second thread, and on a busy machine two spinning threads per process
+    make a subprocess's short run many times slower."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     if hasattr(config, "workerinput"):  # an xdist worker (the controller imports no torch)
         import torch
 

@@ -7,20 +7,24 @@ import json
 import pytest
 from helpers import run_script
 
+RATIOS = ("trainkit / bare Lightning", "trainkit / hand loop", "bare Lightning / hand loop")
+
 
 @pytest.mark.slow
-def test_benchmark_reports_each_ratio_for_each_model(tmp_path):
+def test_benchmark_reports_each_ratio_for_each_workload(tmp_path):
     out = tmp_path / "bench.json"
-    args = ["--rounds", "1", "--iterations", "5", "--skip-startup", "--json", str(out)]
+    args = ["--rounds", "1", "--iterations", "5", "--mnist-iterations", "3",
+            "--startup-repeats", "1", "--json", str(out)]  # fmt: skip
     proc = run_script(args, tmp_path, script="scripts/benchmark.py")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    figures = json.loads(out.read_text())["throughput"]
-    assert set(figures) == {"cnn", "text", "regression"}
-    for name, result in figures.items():
-        for key in (
-            "ratio_median",
-            "bare_lightning_over_loop_median",
-            "fast_dispatch_over_lightning_dispatch_median",
-        ):
-            assert 0 < result[key] < 10, (name, key)
-        assert f"{name:10s} trainkit / hand loop" in proc.stdout
+    results = json.loads(out.read_text())
+    assert set(results["throughput"]) == {"cnn", "text", "regression", "mnist_cnn"}
+    for name, result in results["throughput"].items():
+        assert set(result["ratios"]) == set(RATIOS)
+        for label in RATIOS:
+            assert 0 < result["ratios"][label]["median"] < 10, (name, label)
+            assert f"{name:10s} {label:28s}" in proc.stdout
+    startup = results["startup"]
+    for key in ("help_s", "cfg_job_s", "first_step_trainkit_s", "first_step_minimal_app_s"):
+        assert startup[key] > 0
+    assert "first training step: train.py" in proc.stdout

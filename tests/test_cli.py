@@ -102,3 +102,19 @@ def test_a_failed_run_writes_its_error_into_train_log(tmp_path):
     assert error.startswith("error: ") and "Traceback" not in out.stderr
     (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     assert error.removeprefix("error: ") in (run_dir / "train.log").read_text()
+
+
+def test_sweep_job_folders_are_named_by_their_swept_values(tmp_path, monkeypatch):
+    from helpers import make_cfg
+
+    from trainkit.cli import job_label
+
+    job = ["model=cnn", "data.batch_size=64", "trainer.max_epochs=4", "seed=1"]
+    make_cfg(job, tmp_path)  # job 3 of the sweep below, as Hydra composes it
+    argv = ["train.py", "-m", "model=cnn", "data.batch_size=16,64", "trainer.max_epochs=2,4"]
+    monkeypatch.setattr(sys, "argv", [*argv, "seed=1"])
+    assert job_label() == "batch_size=64,max_epochs=4"  # the swept keys only, short names
+    # an Optuna-style float gets 4 significant digits; nothing swept: every override
+    make_cfg(["optimizer.lr=0.008468008575248327", "model.dropout=0.5"], tmp_path)
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", "optimizer.lr=0.008468008575248327"])
+    assert job_label() == "lr=0.008468,dropout=0.5"

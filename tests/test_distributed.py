@@ -239,6 +239,8 @@ def test_the_next_job_ends_the_previous_jobs_workers_and_process_group():
     import torch.distributed as dist
 
     end_previous_job()  # the first job: remembers the environment
+    names = ("LOCAL_RANK", "MASTER_PORT", "WORLD_SIZE", "OMP_NUM_THREADS")
+    before = {name: os.environ.get(name) for name in names}
     threads = torch.get_num_threads()
     os.environ.update(LOCAL_RANK="0", MASTER_PORT="29511", WORLD_SIZE="2", OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
@@ -248,7 +250,7 @@ def test_the_next_job_ends_the_previous_jobs_workers_and_process_group():
     observer = distributed._launches.observer
     end_previous_job()  # the next job
     assert stuck.poll() is not None and not observer.is_alive() and not dist.is_initialized()
-    assert not {"LOCAL_RANK", "MASTER_PORT", "WORLD_SIZE", "OMP_NUM_THREADS"} & set(os.environ)
+    assert {name: os.environ.get(name) for name in names} == before  # as the first job found it
     assert torch.get_num_threads() == threads
 
 
@@ -383,9 +385,10 @@ def test_ddp_cpu_multirun_starts_each_jobs_workers_once(tmp_path):
     logs = tmp_path / "logs" / "train"
     assert [p.name for p in logs.iterdir()] == ["multiruns"]  # no runs/ of workers
     (sweep,) = (logs / "multiruns").iterdir()
-    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0_batch_size=16", "1_batch_size=32"]
     assert worker_starts(output) == 2
-    for job, batch_size, iterations in (("0", 16, 25), ("1", 32, 13)):
+    for job, batch_size, iterations in zip(jobs, (16, 32), (25, 13), strict=True):
         summary = json.loads((sweep / job / "metrics.json").read_text())
         assert summary["status"] == "ok", summary.get("error")
         assert f"data.batch_size={batch_size}" in summary["overrides"]
@@ -447,10 +450,10 @@ def test_a_worker_failing_in_a_multirun_fails_that_job_only(tmp_path):
     assert out.returncode == 1, output[-3000:]  # after both jobs ran: one failed
     assert "injected failure of the worker at batch 2" in output  # the worker's own error
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
-    failed = json.loads((sweep / "0" / "metrics.json").read_text())
+    failed = json.loads((sweep / "0_batch_size=16" / "metrics.json").read_text())
     assert failed["status"] == "failed"
     assert "remote worker crashing" in failed["error"]  # the main process's view of it
-    assert json.loads((sweep / "1" / "metrics.json").read_text())["status"] == "ok"
+    assert json.loads((sweep / "1_batch_size=32" / "metrics.json").read_text())["status"] == "ok"
     assert worker_starts(output) == 2  # job 1 started its own worker
 
 

@@ -21,6 +21,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from hydra_plugins.trainkit_optuna_sweeper._search_space import search_param, split_overrides
 from trainkit.cli import compose_config
+from trainkit.run_files import job_number
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -280,7 +281,13 @@ def read_results(sweep_dir: Path) -> dict:
 
 
 def job_dirs(sweep_dir: Path) -> list[str]:
-    return sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
+    """The job numbers of a sweep's folders (`3_lr=0.01,...` -> "3"), sorted."""
+    return sorted(job_number(p.name) for p in sweep_dir.iterdir() if p.is_dir())
+
+
+def job_dir(sweep_dir: Path, job: int) -> Path:
+    (found,) = [p for p in sweep_dir.iterdir() if p.is_dir() and job_number(p.name) == str(job)]
+    return found
 
 
 @pytest.mark.slow  # subprocess sweeps of a tiny app (module fixture: ~5 s)
@@ -288,7 +295,7 @@ def test_sweep_runs_n_trials_as_numbered_jobs(sweeps) -> None:
     sweep_dir = finished(sweeps, "first")
     assert job_dirs(sweep_dir) == ["0", "1", "2", "3", "4"]
     for job in range(5):
-        overrides = yaml.safe_load((sweep_dir / str(job) / ".hydra/overrides.yaml").read_text())
+        overrides = yaml.safe_load((job_dir(sweep_dir, job) / ".hydra/overrides.yaml").read_text())
         assert "offset=10" in overrides  # fixed overrides reach every trial
         assert {o.split("=")[0] for o in overrides} == {"offset", "x", "widths", "act"}
 
@@ -369,7 +376,7 @@ def test_train_py_regression_search(tmp_path: Path) -> None:
     assert res["optimized_metric"] == "val/loss" and res["direction"] == "minimize"
     assert res["n_complete"] == 3
     for t in res["trials"]:
-        metrics = json.loads((sweep_dir / str(t["job"]) / "metrics.json").read_text())
+        metrics = json.loads((job_dir(sweep_dir, t["job"]) / "metrics.json").read_text())
         assert t["value"] == pytest.approx(optimized_value(metrics, "val/loss"))
     assert res["best_value"] == min(t["value"] for t in res["trials"])
 

@@ -208,3 +208,25 @@ def test_last_checkpoint_after_validations_at_most_every_min_interval(
     assert last["global_step"] == 3 * 25  # the final state either way
     with pytest.raises(ConfigError, match="min_interval must be >= 0 seconds, got -1"):
         LastCheckpoint(str(run_dir), min_interval=-1)
+
+
+def test_ctrl_c_still_works_after_an_interrupted_fit_in_process(run_train, monkeypatch):
+    """Lightning ignores SIGINT for good once fit catches a KeyboardInterrupt; trainkit gives it
+    back, so a notebook (or a test process) can still be interrupted, and the processes it
+    starts later do not inherit an ignored Ctrl-C."""
+    from trainkit.models.classifier import ClassifierModule
+
+    step = ClassifierModule.training_step
+
+    def interrupted_step(self, batch, batch_idx):
+        if batch_idx == 2:
+            raise KeyboardInterrupt
+        return step(self, batch, batch_idx)
+
+    before = signal.getsignal(signal.SIGINT)
+    run_train(["model=cnn", "trainer.max_epochs=1", "trainer.limit_train_batches=3"], "done")
+    assert signal.getsignal(signal.SIGINT) is before  # a run that ends as planned
+    monkeypatch.setattr(ClassifierModule, "training_step", interrupted_step)
+    with pytest.raises(SystemExit):
+        run_train(["model=cnn", "trainer.max_epochs=1"])
+    assert signal.getsignal(signal.SIGINT) is before is not signal.SIG_IGN

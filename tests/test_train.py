@@ -99,7 +99,7 @@ def test_diabetes_mlp_learns(run_train):
         ]
     )
     assert summary["test"]["r2"] > 0.3  # disease progression: linear models get ~0.45
-    assert summary["test"]["mse"] > 100  # reported in the target's units, not standardised
+    assert summary["test"]["rmse"] > 10  # reported in the target's units, not standardised
 
 
 def test_text_model_beats_a_single_keyword(run_train):
@@ -163,10 +163,15 @@ def test_bf16_mixed_precision_runs_on_cpu(run_train):
 
 @pytest.mark.slow
 def test_torch_compile_trains_and_checkpoints_load_without_it(run_train):
+    import torch
+
     from trainkit.models.regression import Regressor
 
     summary, _ = run_train(["model=regression", "compile=true", "trainer.max_epochs=2"])
     assert summary["test"]["r2"] > 0.9
-    # the compiled network is not in the state_dict: the checkpoint loads into a plain model
-    model = Regressor.load_from_checkpoint(summary["best_model_path"], compile=False)
-    assert not model.compile_net
+    # the checkpoint holds the plain module's weights (no `_orig_mod.` of the compiled wrapper):
+    # it loads into a plain model
+    ckpt = torch.load(summary["best_model_path"], weights_only=False)
+    assert not [k for k in ckpt["state_dict"] if "_orig_mod" in k]
+    model = Regressor.load_from_checkpoint(summary["best_model_path"])
+    assert type(model) is Regressor

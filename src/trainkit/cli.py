@@ -140,8 +140,17 @@ def job_label() -> str:
     names = [k.rpartition(".")[2] for k, _ in pairs]
     if len(set(names)) < len(names):  # two keys ending alike: keep them whole
         names = [k for k, _ in pairs]
-    label = ",".join(f"{n}={v}" for n, (_, v) in zip(names, pairs, strict=True))
+    label = ",".join(f"{n}={short(v)}" for n, (_, v) in zip(names, pairs, strict=True))
     return re.sub(r"[/\\\s'\"]+", "-", label)[:60] or "job"
+
+
+def short(value: str) -> str:
+    """A float as Optuna samples it (0.008468008575248327) to 4 significant digits: 0.008468."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:.4g}" if re.fullmatch(r"[-+]?\d*\.\d{5,}(e[-+]?\d+)?", value) else value
 
 
 OmegaConf.register_new_resolver("job_label", job_label, replace=True)

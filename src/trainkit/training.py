@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainkit.budget import log_interval, no_validation_reason
 from trainkit.callbacks.budget_table import plan_from_trainer
-from trainkit.callbacks.checkpointing import AtomicCheckpointIO
+from trainkit.callbacks.checkpointing import AtomicCheckpointIO, ctrl_c_kept
 from trainkit.callbacks.run_state import RunState, restore_data_state
 from trainkit.checkpoints import (
     check_compatible,
@@ -124,7 +124,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # 6. Fit (resuming when ckpt_path is set), then test the best checkpoint.
     start = time.perf_counter()
     try:
-        trainer.fit(fitted_model, datamodule=datamodule, ckpt_path=ckpt_path, **LOAD)
+        with ctrl_c_kept():
+            trainer.fit(fitted_model, datamodule=datamodule, ckpt_path=ckpt_path, **LOAD)
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C / SIGTERM: last.ckpt is written
         write_metrics(out_dir, summarize(cfg, trainer, model, seed, ckpt_path, "interrupted"))
         raise
@@ -135,7 +136,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("test") and datamodule.split_sizes().get("test", 0) > 0:
         best_path = best.best_model_path if best else ""
         try:
-            trainer.test(fitted_model, datamodule=datamodule, ckpt_path=best_path or None, **LOAD)
+            with ctrl_c_kept():
+                trainer.test(
+                    fitted_model, datamodule=datamodule, ckpt_path=best_path or None, **LOAD
+                )
         except (KeyboardInterrupt, SystemExit):
             log.warning(
                 "interrupted while testing: last.ckpt holds the final weights of fit; test the "

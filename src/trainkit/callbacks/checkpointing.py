@@ -19,6 +19,7 @@ every checkpoint atomically (see trainkit.checkpoints.atomic_save), by default i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -27,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -173,7 +175,7 @@ class LastCheckpoint(Checkpoint):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._interrupt_requested = False
         self._last_write, self._saved_step = -math.inf, -1
-        if threading.current_thread() is threading.main_thread():
+        if self._is_main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -181,8 +183,12 @@ class LastCheckpoint(Checkpoint):
         # next batch of a validation under way, and a resume would not finish that validation:
         # hold the signal until the iteration or the epoch ends, then hand it to Lightning.
         self._sigterm = None
-        if threading.current_thread() is threading.main_thread():
+        if self._is_main_thread():
             self._lightning_sigterm_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    @staticmethod
+    def _is_main_thread() -> bool:  # signal handlers can only be set there
+        return threading.current_thread() is threading.main_thread()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self._sigterm = (signum, frame)
@@ -226,6 +232,21 @@ class LastCheckpoint(Checkpoint):
                 self.path,
                 resume_command(self.path.parent.parent),
             )
+
+
+@contextlib.contextmanager
+def ctrl_c_kept() -> Iterator[None]:
+    """Leave Ctrl-C as it was found around a Trainer's fit or test. Lightning ignores SIGINT for
+    good once it catches a KeyboardInterrupt (trainer/call.py: SIG_IGN, which the processes
+    started afterwards inherit) and its signal connector's teardown re-installs whatever handler
+    it found (LastCheckpoint's, during fit): a notebook, or the test process that called
+    train(), could otherwise never be interrupted again."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread() and handler is not None:
+            signal.signal(signal.SIGINT, handler)
 
 
 def saves_at_epoch_end(trainer: L.Trainer) -> bool:

@@ -1,0 +1,162 @@
+"""Regenerate the README's figures from the code as it is: `python scripts/readme_figures.py`.
+
+Each figure the README shows between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` is
+produced here by running the command the README names, in a temporary log folder:
+
+- budget: the two budget tables of `python train.py model=cnn trainer.max_epochs=5
+  trainer.accumulate_grad_batches=4 trainer.val_check_interval=25
+  trainer.check_val_every_n_epoch=null` (from its train.log);
+- reference: "What they reach", from scripts/reference_results.py (seed 42, default configs);
+- sweep: the sweep table of `python train.py -m model=cnn data.batch_size=16,64,256
+  trainer.max_epochs=2,4` (from its report.csv), with docs/images/heatmap.png (the sweep's own)
+  and docs/images/curves_by_epoch.png (`python scripts/plot_curves.py <sweep dir>`).
+
+Without options it rewrites those README blocks and copies the pictures into docs/images/.
+`--check` changes nothing: it regenerates everything and exits 1 when a README block differs
+from what the code produces now (the pictures are drawn from the same runs' numbers). Timings
+are left out of the figures on purpose: they are not reproducible; the benchmarks report them.
+`--only NAME` does one figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+IMAGES = ROOT / "docs" / "images"
+QUIET = ["trainer.enable_progress_bar=false"]
+BUDGET_RUN = [
+    "model=cnn", "trainer.max_epochs=5", "trainer.accumulate_grad_batches=4",
+    "trainer.val_check_interval=25", "trainer.check_val_every_n_epoch=null",
+]  # fmt: skip
+SWEEP_RUN = ["-m", "model=cnn", "data.batch_size=16,64,256", "trainer.max_epochs=2,4"]
+SWEEP_COLUMNS = (  # of the sweep report's table (report.md)
+    "job", "data.batch_size", "trainer.max_epochs", "status", "rank", "**objective**", "val/acc",
+    "test/acc", "iters/epoch", "optimizer steps",
+)  # fmt: skip
+
+
+def train(args: list[str], logs: Path) -> None:
+    """`python train.py <args>` as a user runs it, its runs under `logs`."""
+    env = {**os.environ, "TRAINKIT_LOG_DIR": str(logs)}
+    proc = subprocess.run(
+        [sys.executable, "train.py", *args, *QUIET], cwd=ROOT, env=env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        sys.exit(f"error: python train.py {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+
+
+def budget(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
+    train(BUDGET_RUN, tmp / "logs")
+    (log,) = (tmp / "logs" / "train" / "runs").glob("*/train.log")
+    text = log.read_text()
+    blocks = {}
+    for name, title in (
+        ("plan", "Training budget\n"),
+        ("actual", "Training budget: plan vs actual\n"),
+    ):
+        lines = [title.strip()]
+        for line in text[text.index(title) + len(title) :].splitlines():
+            if not line.startswith("|"):
+                break
+            lines.append(line)
+        blocks[f"budget_{name}"] = "```\n" + "\n".join(lines) + "\n```"
+    return blocks
+
+
+def reference(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
+    path = ROOT / "scripts" / "reference_results.py"
+    spec = importlib.util.spec_from_file_location("reference_results", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = ["| command | result |", "|---|---|"]
+    for i, (command, overrides) in enumerate(module.RUNS.items()):
+        result = module.describe(module.run(overrides, tmp / str(i)))
+        rows.append(f"| `{command}` | {result} |")
+    return {"reference": "\n".join(rows)}
+
+
+def sweep(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
+    train(SWEEP_RUN, tmp / "logs")
+    (sweep_dir,) = (tmp / "logs" / "train" / "multiruns").iterdir()
+    plot = [sys.executable, "scripts/plot_curves.py", str(sweep_dir)]
+    subprocess.run(plot, cwd=ROOT, check=True, capture_output=True)
+    pictures["heatmap"] = sweep_dir / "heatmap.png"
+    pictures["curves_by_epoch"] = sweep_dir / "curves_by_epoch.png"
+    lines = (sweep_dir / "report.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| job |"))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        table.append([cell.strip() for cell in line.strip("|").split("|")])
+    keep = [table[0].index(c) for c in SWEEP_COLUMNS]
+    rows = [[row[i] for i in keep] for row in table]
+    return {"sweep": "\n".join("| " + " | ".join(row) + " |" for row in rows)}
+
+
+FIGURES: dict[str, Callable[[Path, dict[str, Path]], dict[str, str]]] = {
+    "budget": budget, "reference": reference, "sweep": sweep,
+}  # fmt: skip
+
+
+def block(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- figures:{name} -->\n)(.*?)(\n<!-- /figures:{name} -->)", re.S)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare, change nothing")
+    parser.add_argument("--only", choices=list(FIGURES), help="one figure")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)  # the in-process runs: results, not their logs
+    for name in ("lightning", "lightning.pytorch", "trainkit"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    readme = README.read_text()
+    differ = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for figure, make in FIGURES.items():
+            if args.only and figure != args.only:
+                continue
+            pictures: dict[str, Path] = {}
+            (Path(tmp) / figure).mkdir()
+            for name, new in make(Path(tmp) / figure, pictures).items():
+                match = block(name).search(readme)
+                if match is None:
+                    sys.exit(f"error: README.md has no <!-- figures:{name} --> block")
+                old = match.group(2).strip()
+                if new.strip() == old:
+                    print(f"{name}: README matches")
+                    continue
+                differ.append(name)
+                diff = difflib.unified_diff(
+                    old.splitlines(), new.strip().splitlines(), "README.md", "now", lineterm=""
+                )
+                print(f"{name}: README differs from what the code gives now:", *diff, sep="\n")
+                readme = block(name).sub(lambda m, new=new: m.group(1) + new + m.group(3), readme)
+            if not args.check:
+                for picture, path in pictures.items():
+                    shutil.copyfile(path, IMAGES / f"{picture}.png")
+                    print(f"wrote docs/images/{picture}.png")
+    if args.check:
+        return 1 if differ else 0
+    README.write_text(readme)
+    print("README.md updated" if differ else "README.md unchanged")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
