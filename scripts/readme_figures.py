@@ -16,6 +16,11 @@ Without options it rewrites those README blocks and copies the pictures into doc
 from what the code produces now (the pictures are drawn from the same runs' numbers). Timings
 are left out of the figures on purpose: they are not reproducible; the benchmarks report them.
 `--only NAME` does one figure.
+
+Every run here uses one torch thread (OMP_NUM_THREADS=1, in this process and the runs it starts):
+a CPU's float sums depend on how many threads split them, and over a few hundred steps that
+moves a table's third digit. With the thread count pinned, the figures are the same on every
+run on the same kind of CPU, whatever the machine's core count or the caller's environment.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported here, and inherited by the runs
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
