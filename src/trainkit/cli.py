@@ -255,6 +255,9 @@ def known_keys(conf_dir: Path, config_name: str) -> set[str]:
     (trainer.max_epochs, data.batch_size, ...): a cheap index, read from conf/ without Hydra."""
     conf = Path(conf_dir)
     keys: set[str] = set()
+    # libyaml's loader where PyYAML has it: ten times faster than the pure-Python one, and this
+    # runs before every run that has an override
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     def walk(node: Any, prefix: str) -> None:
         if isinstance(node, dict):
@@ -263,7 +266,7 @@ def known_keys(conf_dir: Path, config_name: str) -> set[str]:
                     keys.add(f"{prefix}{k}")
                     walk(v, f"{prefix}{k}.")
 
-    walk(yaml.safe_load((conf / f"{config_name}.yaml").read_text()) or {}, "")
+    walk(yaml.load((conf / f"{config_name}.yaml").read_text(), loader) or {}, "")
     for path in conf.glob("*/**/*.yaml"):
         group = path.relative_to(conf).parts[0]
         keys.add(group)
@@ -271,7 +274,7 @@ def known_keys(conf_dir: Path, config_name: str) -> set[str]:
             continue
         text = path.read_text()
         if "@package _global_" not in text:
-            walk(yaml.safe_load(text) or {}, f"{group}.")
+            walk(yaml.load(text, loader) or {}, f"{group}.")
     return keys
 
 
