@@ -231,7 +231,7 @@ RULES = [
     Rule(r"^tensorboard --logdir ", "tensorboard", "until /data/runs lists runs, then stopped"),
     Rule(r"^python scripts/tensorboard_screenshot\.py$", "run", "into the temp folder",
          "--logdir {logs} --tabs timeseries --wait 1 --out {tmp}/shots", unless=no_browser),
-    Rule(r"^python scripts/benchmark\.py$", "run", "one small round", BENCH),
+    Rule(r"^python scripts/benchmark\.py( --rounds \d+)?$", "run", "one small round", BENCH),
     Rule(r"^python scripts/benchmark_loader\.py$", "run", "one epoch", "--repeats 1"),
     Rule(r"^python scripts/benchmark_image_folder\.py$", "run", "100 small images",
          "--n-images 100 --size 16 --workers 1 --out {tmp}/jpegs"),
