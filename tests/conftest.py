@@ -49,6 +49,16 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
+# The slow suite's two longest tests (about 7 and 1.5 minutes, each running commands one after
+# another): the first starts at once on one worker and the second runs last on the other, while
+# that worker takes the rest (xdist gives each worker a contiguous half of the list).
+FIRST, LAST = "tests/test_readme_commands.py", "tests/test_readme_figures.py"
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: {FIRST: 0, LAST: 2}.get(item.nodeid.split("::")[0], 1))
+
+
 @pytest.fixture(autouse=True)
 def _quiet_logs():
     logging.getLogger("lightning").setLevel(logging.WARNING)
