@@ -255,7 +255,7 @@ def known_keys(conf_dir: Path, config_name: str) -> set[str]:
     (trainer.max_epochs, data.batch_size, ...): a cheap index, read from conf/ without Hydra."""
     conf = Path(conf_dir)
     keys: set[str] = set()
-    # libyaml's loader where PyYAML has it: ten times faster than the pure-Python one, and this
+    # libyaml's loader where PyYAML has it: several times faster than the pure-Python one; this
     # runs before every run that has an override
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
