@@ -79,13 +79,19 @@ def run_dir(tmp_path: Path) -> Path:
 CODES = {"SIGINT": 1, "SIGTERM": 143}
 
 
+def interrupted(tmp_path: Path, phase: str, sig: str) -> tuple[str, Path]:
+    """(everything printed, the run dir) of a run interrupted by `sig` during `phase`, after
+    checking that it exited with that signal's code."""
+    out = run(tmp_path, phase, sig)
+    output = out.stdout + out.stderr
+    assert out.returncode == CODES[sig], output[-3000:]
+    return output, run_dir(tmp_path)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_interrupt_while_testing_keeps_the_final_weights(tmp_path, sig):
-    out = run(tmp_path, "test", sig)
-    output = out.stdout + out.stderr
-    assert out.returncode == CODES[sig], output[-3000:]
-    folder = run_dir(tmp_path)
+    output, folder = interrupted(tmp_path, "test", sig)
     assert "interrupted while testing: last.ckpt holds the final weights of fit" in output
     assert f"python eval.py ckpt_path={folder}" in output
     last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
@@ -101,10 +107,7 @@ def test_interrupt_while_testing_keeps_the_final_weights(tmp_path, sig):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_interrupt_while_validating_saves_and_resumes(tmp_path, sig):
-    out = run(tmp_path, "validation", sig)
-    output = out.stdout + out.stderr
-    assert out.returncode == CODES[sig], output[-3000:]
-    folder = run_dir(tmp_path)
+    output, folder = interrupted(tmp_path, "validation", sig)
     assert "Resume with:" in output and f"ckpt_path={folder}" in output
     last = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 6  # two epochs trained, the second one's validation under way
