@@ -24,8 +24,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainkit.budget import log_interval, no_validation_reason
 from trainkit.callbacks.budget_table import plan_from_trainer
-from trainkit.callbacks.checkpointing import AtomicCheckpointIO, ctrl_c_kept
+from trainkit.callbacks.checkpointing import ctrl_c_kept
 from trainkit.callbacks.run_state import RunState, restore_data_state
+from trainkit.checkpoint_io import AtomicCheckpointIO
 from trainkit.checkpoints import (
     check_compatible,
     check_not_finished,
