@@ -29,7 +29,7 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_batch_size(value: Any, key: str = "data.batch_size") -> None:
+def check_positive_int(value: Any, key: str = "data.batch_size") -> None:
     if not is_int(value) or value <= 0:
         raise ConfigError(f"{key} must be a positive integer, got {value!r}.")
 
@@ -53,7 +53,7 @@ def check_config(cfg: DictConfig) -> None:
             f"seed must be an integer from 0 to 2**32 - 1 (or null to draw one), got {seed!r}."
         )
     if _get(cfg, "data.batch_size") is not None:
-        check_batch_size(_get(cfg, "data.batch_size"))
+        check_positive_int(_get(cfg, "data.batch_size"))
     if _get(cfg, "data.num_workers") is not None:
         check_workers(_get(cfg, "data.num_workers"))
     lr = _get(cfg, "optimizer.lr")

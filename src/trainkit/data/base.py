@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from trainkit.budget import num_batches
-from trainkit.config import check_batch_size, check_workers
+from trainkit.config import check_positive_int, check_workers
 from trainkit.errors import ConfigError, DataError
 
 MID_EPOCH_WARNING = "You're resuming from a checkpoint that ended before the epoch ended"
@@ -137,7 +137,7 @@ class InMemoryDataModule(L.LightningDataModule):
         test_fraction: float = 0.15,
     ) -> None:
         super().__init__()
-        check_batch_size(batch_size)
+        check_positive_int(batch_size)
         check_workers(num_workers)
         for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0.0 <= frac < 1.0:
@@ -232,7 +232,7 @@ class InMemoryDataModule(L.LightningDataModule):
         return self._loader(split, shuffle=False, drop_last=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self.loader(self.eval_split)
+        return self.test_dataloader()
 
     # -- helpers -----------------------------------------------------------------------------
     @property

@@ -16,11 +16,11 @@ from collections import Counter
 
 import torch
 
+from trainkit.config import check_positive_int
 from trainkit.data.csv_files import (
     Table,
     check_delimiter,
     check_encoding,
-    check_max_field_size,
     read_table,
     resolve_paths,
 )
@@ -42,7 +42,8 @@ class CSVOptions:
         self.header = bool(header)
         self.delimiter = check_delimiter(delimiter)
         self.encoding = check_encoding(encoding)
-        self.max_field_size = check_max_field_size(max_field_size)
+        check_positive_int(max_field_size, "data.max_field_size")
+        self.max_field_size = max_field_size
 
     def read_files(self, value: object, key: str, example: str) -> Table:
         paths = resolve_paths(value, key, example)
@@ -255,10 +256,3 @@ class RegressionCSVDataModule(CSVOptions, TabularRegressionDataModule):
         # which overflows float32 beyond about 1e19
         x = torch.tensor(numbers[:-1], dtype=torch.float64).T.contiguous()
         return x, torch.tensor(numbers[-1], dtype=torch.float64)
-
-    def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
-        """The base class's splits, in float32 (what the model computes in)."""
-        return {
-            name: tuple(t.float() for t in tensors)
-            for name, tensors in super().load_splits().items()
-        }

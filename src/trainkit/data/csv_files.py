@@ -53,12 +53,6 @@ def check_encoding(value: object) -> str:
     return "utf-8-sig" if name == "utf-8" else str(value)
 
 
-def check_max_field_size(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"data.max_field_size must be a positive integer, got {value!r}.")
-    return value
-
-
 def resolve_paths(value: object, key: str, example: str) -> list[Path]:
     """The files a `data.<key>` value names: one path, a list of paths, or a pattern with `*` /
     `?` (its matches, sorted). Relative paths are relative to the launch directory."""

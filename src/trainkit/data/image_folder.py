@@ -61,7 +61,11 @@ class ImageFolderDataModule(ImageDataModule):
         self.streaming = False  # True: decoded batch by batch by the loader, not cached
         self.files = np.array([], dtype=bytes)  # every file, in split order: train, val, test
         self.shape: list[int] = []  # C, H, W
-        self.size = (0, 0)  # H, W
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """H, W of every image."""
+        return self.shape[1], self.shape[2]
 
     @property
     def dims(self) -> dict:
@@ -88,13 +92,13 @@ class ImageFolderDataModule(ImageDataModule):
 
     # -- loading -----------------------------------------------------------------------------
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
-        self.size = self.check_settings()
+        size = self.check_settings()
         root = Path(self.path).expanduser().resolve()
         names, items = self.carve(root, read_layout(root))
         self.files = np.array([os.fsencode(f) for _, f, _ in items], dtype=bytes)
         labels = torch.tensor([y for _, _, y in items], dtype=torch.long)
         split_of = np.array([s for s, _, _ in items], dtype=object)
-        self.shape = [self.pick_channels(), *self.size]
+        self.shape = [self.pick_channels(), *size]
         self.choose_storage(root)
         images, hist, ok = self.decode_all(labels, torch.from_numpy(split_of == "train"))
         if not self.streaming:  # the workers' part is done: slicing from memory needs none
@@ -128,8 +132,9 @@ class ImageFolderDataModule(ImageDataModule):
                     f"of the {len(names)} classes the checkpoint was trained on "
                     f"({', '.join(names)}); remove it, or train a new model for a new class."
                 )
+        label = {c: i for i, c in enumerate(names)}
         items = {
-            s: [(f, names.index(c)) for c, files in classes.items() for f in files]
+            s: [(f, label[c]) for c, files in classes.items() for f in files]
             for s, classes in layout.items()
         }
         pool = items.pop("all" if "all" in layout else "train")

@@ -128,7 +128,7 @@ class ImageDataModule(InMemoryDataModule):
             if self.mean is not None:
                 mean, std = self.mean, self.std
             else:
-                mean, std = histogram_stats(channel_histograms(x_train) if hist is None else hist)
+                mean, std = channel_stats(x_train) if hist is None else histogram_stats(hist)
             if len(mean) != channels or len(std) != channels:
                 raise ConfigError(
                     f"data.mean and data.std need {channels} values (one per channel) "

@@ -24,7 +24,8 @@ class TabularRegressionDataModule(InMemoryDataModule):
         self.standardize_target = standardize_target
 
     def load_arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return features (N, F) float32 and target (N,) float32."""
+        """Return features (N, F) and target (N,), float32 or float64 (load_splits returns
+        float32, what the model computes in, after standardising)."""
         raise NotImplementedError
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
@@ -40,7 +41,7 @@ class TabularRegressionDataModule(InMemoryDataModule):
             )
         x = (x - torch.tensor(f["feature_mean"])) / torch.tensor(f["feature_std"])
         y = (y - f["target_mean"]) / f["target_std"]
-        return {name: (x[i], y[i]) for name, i in idx.items()}
+        return {name: (x[i].float(), y[i].float()) for name, i in idx.items()}
 
     def training_statistics(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
         """Mean and std of the training split's features and target (0 and 1 for what is not

@@ -119,19 +119,22 @@ def bag_weights(ids: torch.Tensor, idf: torch.Tensor) -> torch.Tensor:
 
 class TextBatches(TensorBatches):
     """Padded ids, lengths and labels; each batch is cut to its longest document. With `idf`,
-    a batch is `((ids, weights), labels)`, the weights computed per batch (see bag_weights)."""
+    a batch is `((ids, weights), labels)`: a document's weights (see bag_weights) depend on it
+    alone, so they are computed once here, not for every batch of every epoch."""
 
     def __init__(self, *tensors: torch.Tensor, idf: torch.Tensor | None = None) -> None:
         super().__init__(*tensors)
-        self.idf = idf
+        ids = tensors[0]
+        self.weights = (
+            None if idf is None else torch.cat([bag_weights(part, idf) for part in ids.split(4096)])
+        )
 
     def __getitem__(self, idx: torch.Tensor) -> tuple:
         ids, lengths, labels = self.tensors
         width = max(int(lengths[idx].max()), 1)
-        ids = ids[idx, :width]
-        if self.idf is None:
-            return ids, labels[idx]
-        return (ids, bag_weights(ids, self.idf)), labels[idx]
+        if self.weights is None:
+            return ids[idx, :width], labels[idx]
+        return (ids[idx, :width], self.weights[idx, :width]), labels[idx]
 
 
 class TextDataModule(InMemoryDataModule):
