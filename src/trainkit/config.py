@@ -19,6 +19,8 @@ PRECISIONS = (
     "transformer-engine", "transformer-engine-float16", "32", "16", "bf16", "64",
 )  # fmt: skip
 MAX_TIME = re.compile(r"^\d+:\d{1,2}:\d{1,2}:\d{1,2}$")  # DD:HH:MM:SS
+# Keys of a model config that are trainkit's (what to monitor), not the model's arguments.
+MONITOR_KEYS = ("monitor", "monitor_mode")
 
 
 def _get(cfg: DictConfig, key: str) -> Any:

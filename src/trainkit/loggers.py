@@ -61,11 +61,11 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
         TensorBoardLogger.__init__(self, *args, **kwargs)
         self.monitor, self.monitor_mode = monitor, monitor_mode  # for the best validation
         self._trainer: L.Trainer | None = None
-        self._points: dict[str, tuple[int, float]] = {}  # the last point of each tag
-        self._best: tuple[int, dict[str, float]] | None = None  # the best validation
+        # the last point of each tag: a point is never written twice
+        self._points: dict[str, tuple[int, float]] = {}
+        self._best: tuple[int, float] | None = None  # (x, score) of the best validation
         self._epoch_ending = False  # between on_train_epoch_end and Lightning's epoch log call
         self._last_validation: dict[str, float] = {}  # of the current epoch
-        self._last_x: dict[str, int] = {}  # per tag: a point is never written twice
         self._lr: dict[str, float] = {}  # used by the latest optimizer step
         self._steps_seen = 0
         self._samples, self._clock = 0, math.nan
@@ -95,10 +95,11 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
         return None
 
     def _write(self, values: Mapping[str, float], x: int) -> None:
-        fresh = {k: v for k, v in values.items() if self._last_x.get(k) != x}
+        fresh = {
+            k: v for k, v in values.items() if k not in self._points or self._points[k][0] != x
+        }
         if not fresh:
             return
-        self._last_x.update(dict.fromkeys(fresh, x))
         self._points.update({k: (x, v) for k, v in fresh.items()})
         super().log_metrics(fresh, x)
 
@@ -106,18 +107,17 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
         score = values.get(self.monitor)
         if score is None or math.isnan(score):
             return
-        best = self._best[1].get(self.monitor) if self._best else None
+        best = self._best[1] if self._best else None
         # strictly better, as ModelCheckpoint keeps the first of equal scores
         if best is None or (score < best if self.monitor_mode == "min" else score > best):
-            self._best = (x, dict(values))
+            self._best = (x, score)
 
     def final_points(self) -> dict[str, tuple[int, float]]:
         """(iteration or epoch, value) of what the HParams table shows (tensorboard_views.
         hparams_metrics): the last point of each curve, the monitored metric's best validation."""
         points = {t: self._points[t] for t in hparams_metrics(self.monitor, set(self._points))}
         if self._best is not None and self.monitor in points:
-            x, values = self._best
-            points[self.monitor] = (x, values[self.monitor])
+            points[self.monitor] = self._best
         return points
 
     @rank_zero_only

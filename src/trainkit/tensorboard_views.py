@@ -31,6 +31,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from trainkit.config import MONITOR_KEYS
+
 # Command-line keys whose HParams column has a short name (see curated_hparams).
 SHORT = {"data.batch_size": "batch_size", "optimizer.lr": "lr", "trainer.max_epochs": "max_epochs"}
 
@@ -64,7 +66,9 @@ def curated_hparams(cfg: DictConfig, summary: dict[str, Any]) -> dict[str, Any]:
     by name: the knobs everyone turns get short names (batch_size, lr, max_epochs), which sort
     first together with data and model."""
     hp: dict[str, Any] = {g: choice(cfg, g) for g in ("model", "data", "optimizer", "scheduler")}
-    hp.update({f"model.{k}": v for k, v in cfg.model.items() if k[0] != "_" and "monitor" not in k})
+    hp.update(
+        {f"model.{k}": v for k, v in cfg.model.items() if k[0] != "_" and k not in MONITOR_KEYS}
+    )
     hp["batch_size"] = (summary.get("plan") or {}).get("batch_size")
     hp["lr"] = summary.get("tuned", {}).get("lr", OmegaConf.select(cfg, "optimizer.lr"))
     hp["max_epochs"] = cfg.trainer.get("max_epochs")

@@ -35,6 +35,7 @@ from trainkit.checkpoints import (
     resolve_checkpoint,
 )
 from trainkit.cli import build_error
+from trainkit.config import MONITOR_KEYS
 from trainkit.data.base import InMemoryDataModule
 from trainkit.distributed import install_hydra_ddp_fix
 from trainkit.errors import ConfigError, TrainkitError
@@ -63,9 +64,6 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
 LOAD = (
     {"weights_only": False} if "weights_only" in inspect.signature(L.Trainer.fit).parameters else {}
 )
-
-# Keys of a model config that are trainkit's (what to monitor), not the model's arguments.
-MONITOR_KEYS = ("monitor", "monitor_mode")
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:

@@ -43,6 +43,10 @@ from trainkit.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+def _in_main_thread() -> bool:  # signal handlers can only be set there
+    return threading.current_thread() is threading.main_thread()
+
+
 class BestCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose best checkpoints and scores survive a resume into a new run
     directory (trainkit resumes into a new run directory; nothing is overwritten)."""
@@ -170,7 +174,7 @@ class LastCheckpoint(Checkpoint):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._interrupt_requested = False
         self._last_write, self._saved_step = -math.inf, -1
-        if self._is_main_thread():
+        if _in_main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -178,12 +182,8 @@ class LastCheckpoint(Checkpoint):
         # next batch of a validation under way, and a resume would not finish that validation:
         # hold the signal until the iteration or the epoch ends, then hand it to Lightning.
         self._sigterm = None
-        if self._is_main_thread():
+        if _in_main_thread():
             self._lightning_sigterm_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
-
-    @staticmethod
-    def _is_main_thread() -> bool:  # signal handlers can only be set there
-        return threading.current_thread() is threading.main_thread()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self._sigterm = (signum, frame)
@@ -240,7 +240,7 @@ def ctrl_c_kept() -> Iterator[None]:
     try:
         yield
     finally:
-        if threading.current_thread() is threading.main_thread() and handler is not None:
+        if _in_main_thread() and handler is not None:
             signal.signal(signal.SIGINT, handler)
 
 

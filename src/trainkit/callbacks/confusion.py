@@ -23,6 +23,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from trainkit.loggers import iteration
+
 log = logging.getLogger(__name__)
 
 CELL, TILE = 26, 64  # pixels of a matrix cell and of a misclassified image
@@ -74,15 +76,15 @@ class ConfusionMatrixImages(Callback):
             return
         names = [str(n) for n in getattr(trainer.datamodule, "class_names", None) or []]
         names = names if len(names) == len(counts) else [str(i) for i in range(len(counts))]
-        iteration = trainer.fit_loop.epoch_loop.batch_progress.total.completed
+        x = iteration(trainer)  # where the val/ scalars of this validation are
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 writer = logger.experiment
-                writer.add_image("val/confusion_matrix", draw_matrix(counts, names), iteration,
+                writer.add_image("val/confusion_matrix", draw_matrix(counts, names), x,
                                  dataformats="HWC")  # fmt: skip
                 if self._examples:
                     grid = draw_examples(self._examples, names)
-                    writer.add_image("val/misclassified", grid, iteration, dataformats="HWC")
+                    writer.add_image("val/misclassified", grid, x, dataformats="HWC")
 
     def _active(self, trainer: L.Trainer) -> bool:
         return any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers)
