@@ -53,25 +53,8 @@ def write_jpegs(root: Path, n: int, size: int, seed: int = 0) -> None:
         Image.fromarray(pixels).save(root / f"class_{i % CLASSES}" / f"{i:06d}.jpg", quality=90)
 
 
-def timed_epochs(loader, epochs: int, prepare=None) -> list[tuple[int, float]]:
-    """(images, seconds) of each of `epochs` passes over `loader`, ending in float batches."""
-    import torch
-
-    times = []
-    for epoch in range(epochs):
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
-        images, start = 0, time.perf_counter()
-        for x, y in loader:
-            if prepare is not None:
-                x = prepare(x)
-            assert x.dtype == torch.float32
-            images += len(y)
-        times.append((images, time.perf_counter() - start))
-    return times
-
-
 def torchvision_pipeline(root: Path, size: int, workers: int, epochs: int):
+    from benchmark_loader import timed_epochs  # scripts/ is on sys.path
     from torch.utils.data import DataLoader
     from torchvision import transforms
     from torchvision.datasets import ImageFolder
@@ -90,6 +73,8 @@ def torchvision_pipeline(root: Path, size: int, workers: int, epochs: int):
 
 
 def datamodule_pipeline(root: Path, size: int, workers: int, epochs: int, streaming: bool):
+    from benchmark_loader import timed_epochs
+
     from trainkit.data.image_folder import ImageFolderDataModule
 
     start = time.perf_counter()

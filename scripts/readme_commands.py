@@ -37,6 +37,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import NamedTuple
 
+from trainkit.checkpoints import read_metrics
+
 ROOT = Path(__file__).resolve().parents[1]
 SPAN = re.compile(r"(python |tensorboard |pytest|pip )")
 QUIET = "trainer.enable_progress_bar=false"
@@ -108,8 +110,7 @@ class Context:
         wanted = sorted(re.findall(groups, cmd.split(" ckpt_path")[0]))
         resume_to = re.search(r"trainer\.max_epochs=(\d+).* ckpt_path=", cmd)
         for run in sorted((self.logs / "train" / "runs").glob("*"), reverse=True):
-            metrics = run / "metrics.json"
-            metrics = json.loads(metrics.read_text()) if metrics.is_file() else {}
+            metrics = read_metrics(run)
             fits = metrics.get("status") == "ok" and (
                 "eval.py" in cmd
                 or sorted(re.findall(groups, (run / ".hydra/overrides.yaml").read_text())) == wanted
@@ -322,10 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep runs and fixtures in this folder")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per command")
     args = parser.parse_args(argv)
-    commands = extract_commands((ROOT / "README.md").read_text())
-    commands = [c for c in commands if not args.only or args.only in c]
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="readme-commands-"))
     ctx, begin = Context(tmp), time.time()
+    commands = [c for c in extract_commands(ctx.markdown) if not args.only or args.only in c]
     counts = dict.fromkeys(["to run" if args.list else "ok", "failed", "skipped", "no rule"], 0)
     for cmd in commands:
         rule, skip = classify(cmd)

@@ -8,7 +8,7 @@ produced here by running the command the README names, in a temporary log folder
   trainer.check_val_every_n_epoch=null` (from its train.log);
 - reference: "What they reach", from scripts/reference_results.py (seed 42, default configs);
 - sweep: the sweep table of `python train.py -m model=cnn data.batch_size=16,64,256
-  trainer.max_epochs=2,4` (from its report.csv), with docs/images/heatmap.png (the sweep's own)
+  trainer.max_epochs=2,4` (from its report.md), with docs/images/heatmap.png (the sweep's own)
   and docs/images/curves_by_epoch.png (`python scripts/plot_curves.py <sweep dir>`).
 
 Without options it rewrites those README blocks and copies the pictures into docs/images/.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib.util
+import itertools
 import logging
 import os
 import re
@@ -55,6 +55,11 @@ SWEEP_COLUMNS = (  # of the sweep report's table (report.md)
 )  # fmt: skip
 
 
+def table_lines(lines: list[str]) -> list[str]:
+    """The lines of the table `lines` begin with: up to the first that does not start with |."""
+    return list(itertools.takewhile(lambda line: line.startswith("|"), lines))
+
+
 def train(args: list[str], logs: Path) -> None:
     """`python train.py <args>` as a user runs it, its runs under `logs`."""
     env = {**os.environ, "TRAINKIT_LOG_DIR": str(logs)}
@@ -75,20 +80,14 @@ def budget(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
         ("plan", "Training budget\n"),
         ("actual", "Training budget: plan vs actual\n"),
     ):
-        lines = [title.strip()]
-        for line in text[text.index(title) + len(title) :].splitlines():
-            if not line.startswith("|"):
-                break
-            lines.append(line)
+        lines = [title.strip(), *table_lines(text[text.index(title) + len(title) :].splitlines())]
         blocks[f"budget_{name}"] = "```\n" + "\n".join(lines) + "\n```"
     return blocks
 
 
 def reference(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
-    path = ROOT / "scripts" / "reference_results.py"
-    spec = importlib.util.spec_from_file_location("reference_results", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    import reference_results as module  # scripts/ is on sys.path
+
     rows = ["| command | result |", "|---|---|"]
     for i, (command, overrides) in enumerate(module.RUNS.items()):
         result = module.describe(module.run(overrides, tmp / str(i)))
@@ -105,11 +104,9 @@ def sweep(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
     pictures["curves_by_epoch"] = sweep_dir / "curves_by_epoch.png"
     lines = (sweep_dir / "report.md").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| job |"))
-    table = []
-    for line in lines[start:]:
-        if not line.startswith("|"):
-            break
-        table.append([cell.strip() for cell in line.strip("|").split("|")])
+    table = [
+        [cell.strip() for cell in line.strip("|").split("|")] for line in table_lines(lines[start:])
+    ]
     keep = [table[0].index(c) for c in SWEEP_COLUMNS]
     rows = [[row[i] for i in keep] for row in table]
     return {"sweep": "\n".join("| " + " | ".join(row) + " |" for row in rows)}
