@@ -1,4 +1,5 @@
-"""Run every command README.md shows that a CPU without internet can run; fail if one fails.
+"""Run every command that README.md and the guides in docs/ show and that a CPU without internet
+can run; fail if one fails.
 
     python scripts/readme_commands.py              # all of them, in README order (minutes)
     python scripts/readme_commands.py --list       # how each command is handled; runs nothing
@@ -37,6 +38,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import NamedTuple
 
+from docs_pages import pages
+
 from trainkit.checkpoints import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +50,12 @@ SWEEP = f"{LIMITS} {QUIET}"  # sweeps and resumes keep their epochs: they are wh
 SINGLE = f"{LIMITS} trainer.max_epochs=1 {QUIET}"
 
 
-# -- what the README shows ---------------------------------------------------------------------
+# -- what the README and the guides show ----------------------------------------------------------
+def markdown() -> str:
+    """README.md and the guides of docs/, in reading order, as one text."""
+    return "\n\n".join(page.read_text() for page in pages())
+
+
 def fenced_blocks(markdown: str) -> list[tuple[int, int, str, str]]:
     """(start, end, language, body) of each ``` block."""
     found = re.finditer(r"^```(\w*)\n(.*?)^```", markdown, re.S | re.M)
@@ -96,7 +104,7 @@ class Context:
     def __init__(self, tmp: Path):
         self.tmp, self.logs = tmp, tmp / "logs"
         (tmp / "data").mkdir(parents=True, exist_ok=True)
-        self.markdown = (ROOT / "README.md").read_text()
+        self.markdown = markdown()
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         self.env = {"OMP_NUM_THREADS": "1", **os.environ, "PATH": path,  # this venv's tools
                     "TRAINKIT_LOG_DIR": str(self.logs),

@@ -1,7 +1,8 @@
-"""Regenerate the README's figures from the code as it is: `python scripts/readme_figures.py`.
+"""Regenerate the figures of the README and its guides (docs/*.md) from the code as it is:
+`python scripts/readme_figures.py`.
 
-Each figure the README shows between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` is
-produced here by running the command the README names, in a temporary log folder:
+Each figure a page shows between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` is
+produced here by running the command the page names, in a temporary log folder:
 
 - budget: the two budget tables of `python train.py model=cnn trainer.max_epochs=5
   trainer.accumulate_grad_batches=4 trainer.val_check_interval=25
@@ -11,8 +12,8 @@ produced here by running the command the README names, in a temporary log folder
   trainer.max_epochs=2,4` (from its report.md), with docs/images/heatmap.png (the sweep's own)
   and docs/images/curves_by_epoch.png (`python scripts/plot_curves.py <sweep dir>`).
 
-Without options it rewrites those README blocks and copies the pictures into docs/images/.
-`--check` changes nothing: it regenerates everything and exits 1 when a README block differs
+Without options it rewrites those blocks and copies the pictures into docs/images/.
+`--check` changes nothing: it regenerates everything and exits 1 when a block differs
 from what the code produces now (the pictures are drawn from the same runs' numbers). Timings
 are left out of the figures on purpose: they are not reproducible; the benchmarks report them.
 `--only NAME` does one figure.
@@ -38,10 +39,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from docs_pages import pages
+
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported here, and inherited by the runs
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
 IMAGES = ROOT / "docs" / "images"
 QUIET = ["trainer.enable_progress_bar=false"]
 BUDGET_RUN = [
@@ -129,7 +131,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)  # the in-process runs: results, not their logs
     for name in ("lightning", "lightning.pytorch", "trainkit"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    readme = README.read_text()
+    texts = {page: page.read_text() for page in pages()}
     differ = []
     with tempfile.TemporaryDirectory() as tmp:
         for figure, make in FIGURES.items():
@@ -138,27 +140,33 @@ def main() -> int:
             pictures: dict[str, Path] = {}
             (Path(tmp) / figure).mkdir()
             for name, new in make(Path(tmp) / figure, pictures).items():
-                match = block(name).search(readme)
-                if match is None:
-                    sys.exit(f"error: README.md has no <!-- figures:{name} --> block")
-                old = match.group(2).strip()
+                page = next((p for p, text in texts.items() if block(name).search(text)), None)
+                if page is None:
+                    sys.exit(f"error: no page has a <!-- figures:{name} --> block")
+                where = page.relative_to(ROOT)
+                old = block(name).search(texts[page]).group(2).strip()
                 if new.strip() == old:
-                    print(f"{name}: README matches")
+                    print(f"{name}: {where} matches")
                     continue
                 differ.append(name)
                 diff = difflib.unified_diff(
-                    old.splitlines(), new.strip().splitlines(), "README.md", "now", lineterm=""
+                    old.splitlines(), new.strip().splitlines(), str(where), "now", lineterm=""
                 )
-                print(f"{name}: README differs from what the code gives now:", *diff, sep="\n")
-                readme = block(name).sub(lambda m, new=new: m.group(1) + new + m.group(3), readme)
+                print(f"{name}: {where} differs from what the code gives now:", *diff, sep="\n")
+                texts[page] = block(name).sub(
+                    lambda m, new=new: m.group(1) + new + m.group(3), texts[page]
+                )
             if not args.check:
                 for picture, path in pictures.items():
                     shutil.copyfile(path, IMAGES / f"{picture}.png")
                     print(f"wrote docs/images/{picture}.png")
     if args.check:
         return 1 if differ else 0
-    README.write_text(readme)
-    print("README.md updated" if differ else "README.md unchanged")
+    for page, text in texts.items():
+        if text != page.read_text():
+            page.write_text(text)
+            print(f"{page.relative_to(ROOT)} updated")
+    print("every page matched" if not differ else f"{len(differ)} figure(s) rewritten")
     return 0
 
 

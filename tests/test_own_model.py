@@ -1,5 +1,5 @@
-"""A LightningModule of your own, exactly as the README's "Add your own model" shows it (the code
-and the config are read from README.md), gets everything trainkit adds."""
+"""A LightningModule of your own, exactly as docs/extending.md's "Add your own model" shows it
+(the code and the config are read from the guide), gets everything trainkit adds."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 
 def readme_block(first_line: str) -> str:
-    """The README code block that starts with `first_line`."""
-    blocks = re.findall(r"```\w*\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    """The code block of docs/extending.md that starts with `first_line`."""
+    blocks = re.findall(r"```\w*\n(.*?)```", (ROOT / "docs" / "extending.md").read_text(), re.S)
     (block,) = [b for b in blocks if b.startswith(first_line)]
     return block
 
 
 @pytest.fixture
 def own_project(tmp_path: Path, monkeypatch) -> Path:
-    """my_project/models.py and my_conf/model/mlp.yaml as the README writes them."""
+    """my_project/models.py and my_conf/model/mlp.yaml as the guide writes them."""
     (tmp_path / "my_project").mkdir()
     (tmp_path / "my_project" / "models.py").write_text(readme_block("# my_project/models.py"))
     (tmp_path / "my_conf" / "model").mkdir(parents=True)

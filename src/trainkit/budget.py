@@ -1,6 +1,6 @@
 """The arithmetic of a training run: samples -> iterations -> optimizer steps -> epochs.
 
-Vocabulary (used in the printed table, the README and the TensorBoard tags):
+Vocabulary (used in the printed table, the guides and the TensorBoard tags):
 
 - an **iteration** is one training batch: forward, backward;
 - an **optimizer step** happens every `accumulate_grad_batches` iterations, and on the last

@@ -4,7 +4,7 @@ Lightning hands a logger `log_metrics(metrics, step)` with its count of optimize
 `step`, adds an `epoch` entry, and does not say whether the values are per step or per epoch.
 This logger is therefore also a Callback (trainkit passes it in both lists): its hooks tell it
 where the run is, so it can write what any LightningModule logs with `self.log` like this
-(README, "TensorBoard"):
+(docs/tensorboard.md):
 
 | tag                         | x axis    | written                                               |
 |-----------------------------|-----------|-------------------------------------------------------|

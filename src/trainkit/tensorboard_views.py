@@ -1,4 +1,4 @@
-"""What trainkit shows in TensorBoard beside the curves (README, "TensorBoard"):
+"""What trainkit shows in TensorBoard beside the curves (docs/tensorboard.md):
 
 - Custom Scalars: training and validation on one chart, loss and the monitored metric, by
   iteration and by epoch (the "Loss/iteration" and "Loss/epoch" pictures of teaching material).
