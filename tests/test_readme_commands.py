@@ -1,6 +1,6 @@
-"""scripts/readme_commands.py: every command README.md and the guides in docs/ show has a rule, the commands are read
-from the markdown as a shell reads them, earlier runs stand in for <time> and friends, and (slow)
-every command that can run here does what it says."""
+"""scripts/readme_commands.py: every command README.md and the guides in docs/ show has a rule,
+the commands are read from the markdown as a shell reads them, earlier runs stand in for <time>
+and friends, and (slow) every command that can run here does what it says."""
 
 from __future__ import annotations
 

@@ -7,6 +7,10 @@ Vocabulary (used in the printed table, the guides and the TensorBoard tags):
   iteration of an epoch; Lightning's `global_step` and `max_steps` count these;
 - an **epoch** is one pass over the (possibly limited) training batches of one process.
 
+A training loader over a stream of unknown length (an `IterableDataset` without `len`) has
+iterations per epoch, epochs and validations that nobody can know in advance: the plan says
+"unknown (streaming)" for them, and such a run must be bounded by `max_steps`.
+
 `plan()` is pure Python (no torch) and mirrors Lightning 2.x's loops: validation after batch `b`
 of an epoch when `b % val_every == 0` (per-epoch mode), or after iteration `t` of the run when
 `t % val_check_interval == 0` (`check_val_every_n_epoch=None`).
@@ -23,20 +27,23 @@ MAX_SIMULATED_EPOCHS = 1_000_000
 MIN_CURVE_POINTS = 50  # step-wise curves of a short run get at least this many (log_interval)
 
 
+STREAMING = "unknown (streaming)"
+
+
 @dataclass
 class Plan:
-    train_samples: int
+    train_samples: int | None  # None: a stream of unknown length
     world_size: int
-    samples_per_device: int
-    batch_size: int
+    samples_per_device: int | None
+    batch_size: int | None  # None: the loader batches by itself (a batch_sampler)
     drop_last: bool
-    batches_per_epoch: int  # before limit_train_batches
-    iterations_per_epoch: int
+    batches_per_epoch: int | None  # before limit_train_batches
+    iterations_per_epoch: int | None
     accumulate_grad_batches: int
-    steps_per_epoch: int
+    steps_per_epoch: int | None
     max_epochs: int
     max_steps: int
-    epochs: int | None  # None = unbounded
+    epochs: int | None  # None = unbounded (or unknown, when streaming)
     iterations: int | None
     optimizer_steps: int | None
     val_every: int | None  # iterations between validations; None = no validation
@@ -44,17 +51,31 @@ class Plan:
     check_val_every_n_epoch: int | None
     validations: int | None
     log_every_n_steps: int
+    streaming: bool = False  # the length of an epoch is unknown
+    samples_from: str = "training split"  # where train_samples was read
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def iterations_per_epoch(
-    samples: int, batch_size: int, drop_last: bool, world_size: int, limit: int | float | None
-) -> tuple[int, int, int]:
-    """(samples per device, batches per epoch, iterations per epoch after limit_train_batches)."""
-    per_device = math.ceil(samples / world_size)
-    batches = num_batches(per_device, batch_size, drop_last)
+    samples: int | None,
+    batch_size: int | None,
+    drop_last: bool,
+    world_size: int,
+    limit: int | float | None,
+    batches: int | None = None,
+) -> tuple[int | None, int | None, int | None]:
+    """(samples per device, batches per epoch, iterations per epoch after limit_train_batches);
+    `batches`: the loader's own count, for a loader without a batch size. None: unknown."""
+    per_device = None if samples is None else math.ceil(samples / world_size)
+    if per_device is not None and batch_size:
+        batches = num_batches(per_device, batch_size, drop_last)
+    elif batches is not None:
+        batches = math.ceil(batches / world_size)
+    if batches is None:  # a stream: only an integer limit bounds an epoch
+        bounded = isinstance(limit, int) and not isinstance(limit, bool)
+        return per_device, None, limit if bounded else None
     return per_device, batches, limited(batches, limit)
 
 
@@ -75,8 +96,9 @@ def limited(batches: int, limit: int | float | None) -> int:
 
 def plan(
     *,
-    train_samples: int,
-    batch_size: int,
+    train_samples: int | None,
+    batch_size: int | None,
+    batches: int | None = None,
     drop_last: bool = False,
     world_size: int = 1,
     limit_train_batches: int | float | None = None,
@@ -87,14 +109,22 @@ def plan(
     check_val_every_n_epoch: int | None = 1,
     validation_enabled: bool = True,
     log_every_n_steps: int = 50,
+    samples_from: str = "training split",
 ) -> Plan:
-    """Plan a run the way Lightning will execute it (early stopping aside)."""
+    """Plan a run the way Lightning will execute it (early stopping aside). `train_samples` and
+    `batches` None: the training data is a stream of unknown length."""
     k = accumulate_grad_batches
     if max_epochs is None:  # Lightning's default
         max_epochs = -1 if max_steps != -1 else 1000
     per_device, batches, iters = iterations_per_epoch(
-        train_samples, batch_size, drop_last, world_size, limit_train_batches
+        train_samples, batch_size, drop_last, world_size, limit_train_batches, batches
     )
+    given = {"train_samples": train_samples, "world_size": world_size, "batch_size": batch_size,
+             "drop_last": drop_last, "accumulate_grad_batches": k, "max_epochs": max_epochs,
+             "max_steps": max_steps, "check_val_every_n_epoch": check_val_every_n_epoch,
+             "log_every_n_steps": log_every_n_steps, "samples_from": samples_from}  # fmt: skip
+    if iters is None:
+        return _streaming_plan(given, val_check_interval, validation_enabled)
     steps_per_epoch = math.ceil(iters / k)
 
     val_every: int | None = None
@@ -156,6 +186,42 @@ def plan(
         check_val_every_n_epoch=check_val_every_n_epoch,
         validations=validations if mode != "off" else 0,
         log_every_n_steps=log_every_n_steps,
+        samples_from=samples_from,
+    )
+
+
+def _streaming_plan(given: dict, val_check_interval: int | float, validation_enabled: bool) -> Plan:
+    """The plan of a run over a stream: max_steps bounds it; epochs and, unless validation is
+    counted in iterations across epochs, validations are unknown."""
+    max_steps, k = given["max_steps"], given["accumulate_grad_batches"]
+    if max_steps == -1:
+        raise ConfigError(
+            "the training data is a stream of unknown length (an IterableDataset without len), "
+            "so trainer.max_epochs cannot bound the run: set trainer.max_steps=N (optimizer "
+            "steps) to say when it ends."
+        )
+    every_iterations = isinstance(val_check_interval, int) and not isinstance(
+        val_check_interval, bool
+    )
+    val_every, mode, validations = None, "off", 0
+    if validation_enabled:
+        val_every = val_check_interval if every_iterations else None
+        mode = "across epochs" if given["check_val_every_n_epoch"] is None else "per epoch"
+        across = mode == "across epochs" and val_every
+        validations = max_steps * k // val_every if across else None
+    return Plan(
+        **given,
+        samples_per_device=None,
+        batches_per_epoch=None,
+        iterations_per_epoch=None,
+        steps_per_epoch=None,
+        epochs=None,
+        iterations=max_steps * k,
+        optimizer_steps=max_steps,
+        val_every=val_every,
+        val_mode=mode,
+        validations=validations,
+        streaming=True,
     )
 
 
@@ -172,6 +238,8 @@ def no_validation_reason(p: Plan) -> str:
     """Why this plan validates never, or "" when it validates."""
     if p.val_mode == "off":
         return "there is no validation data (or trainer.limit_val_batches=0)"
+    if p.iterations == 0:
+        return "it has no training batches"
     if p.validations == 0:
         every = f"every {p.val_every} iterations" + (
             f" (check_val_every_n_epoch={p.check_val_every_n_epoch})"
@@ -185,16 +253,33 @@ def no_validation_reason(p: Plan) -> str:
     return ""
 
 
-def _n(x: int | None) -> str:
-    return "unbounded" if x is None else f"{x:,}"
+def count_text(x: int | None, p: Plan | None = None) -> str:
+    """A planned count as the tables show it: 1,257; unbounded; or unknown (streaming)."""
+    if x is None:
+        return STREAMING if p is not None and p.streaming else "unbounded"
+    return f"{x:,}"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def plan_rows(p: Plan) -> list[tuple[str, str, str]]:
     """(quantity, value, how it was computed) rows of the plan table."""
-    per_dev = f"ceil({p.train_samples:,} / {p.world_size} devices) = {p.samples_per_device:,}"
-    div = "floor" if p.drop_last else "ceil"
-    iters_how = f"{div}({p.samples_per_device:,} / {p.batch_size})"
-    if p.iterations_per_epoch != p.batches_per_epoch:
+    if p.samples_per_device is not None and p.world_size > 1:
+        samples_how = (
+            f"ceil({p.train_samples:,} / {p.world_size} devices) = {p.samples_per_device:,}"
+        )
+    else:
+        samples_how = p.samples_from if p.train_samples is not None else "a stream"
+    if p.iterations_per_epoch is None:
+        iters_how = "the loader has no length"
+    elif p.samples_per_device is not None and p.batch_size:
+        div = "floor" if p.drop_last else "ceil"
+        iters_how = f"{div}({p.samples_per_device:,} / {p.batch_size})"
+    else:
+        iters_how = "len(train loader)"
+    if p.batches_per_epoch is not None and p.iterations_per_epoch != p.batches_per_epoch:
         iters_how += f" = {p.batches_per_epoch:,}, limited by limit_train_batches"
     until = []
     if p.max_epochs != -1:
@@ -209,37 +294,38 @@ def plan_rows(p: Plan) -> list[tuple[str, str, str]]:
             if p.val_mode == "per epoch"
             else "counted across epoch boundaries"
         )
-        val = ("validation every", f"{p.val_every:,} iterations", where)
-    rows = [
+        every = "end of each epoch" if p.val_every is None else f"{p.val_every:,} iterations"
+        val = ("validation every", every, where)
+    steps_how = (
+        "the loader has no length"
+        if p.iterations_per_epoch is None
+        else f"ceil({p.iterations_per_epoch:,} / {p.accumulate_grad_batches})"
+    )
+    return [
+        ("train samples", count_text(p.train_samples, p), samples_how),
         (
-            "train samples",
-            f"{p.train_samples:,}",
-            per_dev if p.world_size > 1 else "training split",
+            "batch size (per device)",
+            "" if p.batch_size is None else f"{p.batch_size}",
+            f"drop_last={p.drop_last}" if p.batch_size is not None else "the loader's sampler",
         ),
-        ("batch size (per device)", f"{p.batch_size}", f"drop_last={p.drop_last}"),
-        ("iterations per epoch", f"{p.iterations_per_epoch:,}", iters_how),
+        ("iterations per epoch", count_text(p.iterations_per_epoch, p), iters_how),
         (
             "accumulate_grad_batches",
             f"{p.accumulate_grad_batches}",
             "iterations per optimizer step",
         ),
-        (
-            "optimizer steps per epoch",
-            f"{p.steps_per_epoch:,}",
-            f"ceil({p.iterations_per_epoch:,} / {p.accumulate_grad_batches})",
-        ),
-        ("epochs", _n(p.epochs), ", ".join(until) or "no limit"),
-        ("total iterations", _n(p.iterations), "training batches of the whole run"),
-        ("total optimizer steps", _n(p.optimizer_steps), "= global_step at the end"),
+        ("optimizer steps per epoch", count_text(p.steps_per_epoch, p), steps_how),
+        ("epochs", count_text(p.epochs, p), ", ".join(until) or "no limit"),
+        ("total iterations", count_text(p.iterations, p), "training batches of the whole run"),
+        ("total optimizer steps", count_text(p.optimizer_steps, p), "= global_step at the end"),
         val,
-        ("validations", _n(p.validations), "sanity check not counted"),
+        ("validations", count_text(p.validations, p), "sanity check not counted"),
         (
             "log interval",
-            f"{p.log_every_n_steps} optimizer steps",
-            f"= {p.log_every_n_steps * p.accumulate_grad_batches} iterations",
+            _count(p.log_every_n_steps, "optimizer step"),
+            f"= {_count(p.log_every_n_steps * p.accumulate_grad_batches, 'iteration')}",
         ),
     ]
-    return rows
 
 
 def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:

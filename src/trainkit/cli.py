@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainkit.command_line import mistyped_key, print_help
 from trainkit.errors import ConfigError, TrainkitError
+from trainkit.run_names import run_name
 
 log = logging.getLogger("trainkit")
 
@@ -153,6 +154,7 @@ def short(value: str) -> str:
 
 
 OmegaConf.register_new_resolver("job_label", job_label, replace=True)
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)  # trainkit.run_names
 
 
 def compose_config(

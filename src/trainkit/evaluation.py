@@ -21,15 +21,15 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig, OmegaConf
 
+from trainkit import data_contract
 from trainkit.budget import format_table
+from trainkit.building import build_model
 from trainkit.callbacks.run_state import restore_data_state
 from trainkit.checkpoints import KEY, check_compatible, read_checkpoint, resolve_checkpoint
 from trainkit.errors import ConfigError
 from trainkit.run_files import split_metrics, write_json
-from trainkit.training import build_model
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
 
 
 def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
     see conf/eval.yaml)."""
     out_dir = Path(cfg.paths.output_dir)
     path = path or resolve_checkpoint(cfg.ckpt_path, prefer="best")
-    if cfg.split not in SPLITS:
+    if cfg.split not in data_contract.SPLITS:
         raise ConfigError(f"split must be train, val or test, got {cfg.split!r}.")
     ckpt = read_checkpoint(path)
     run = OmegaConf.create(ckpt[KEY]["config"])
@@ -45,9 +45,9 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
     # The data: the checkpoint's (same seed, same split, its learned state) unless data=... asks
     # for another dataset (of the same dimensions).
     data_cfg = cfg.data if cfg.get("data") else run.data
-    overrides = {"seed": run.seed if cfg.seed is None else cfg.seed}
-    if cfg.batch_size is not None:
-        overrides["batch_size"] = cfg.batch_size
+    # the seed and batch size, for a DataModule whose config has them (trainkit's: data/loader)
+    wanted = {"seed": run.seed if cfg.seed is None else cfg.seed, "batch_size": cfg.batch_size}
+    overrides = {k: v for k, v in wanted.items() if k in data_cfg and v is not None}
     datamodule: L.LightningDataModule = instantiate(OmegaConf.merge(data_cfg, overrides))
     if not cfg.get("data"):
         restore_data_state(datamodule, ckpt)
@@ -55,12 +55,10 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
     datamodule.setup("fit")
 
     model = build_model(run, datamodule)
-    check_compatible(ckpt, path, run.model._target_, datamodule.dims)
+    check_compatible(ckpt, path, run.model._target_, data_contract.dims(datamodule))
     model.on_load_checkpoint(ckpt)  # as Lightning loads a checkpoint: the hook, then the weights
     model.load_state_dict(ckpt["state_dict"])
     trainer: L.Trainer = instantiate(cfg.trainer)
-    # through the DataModule (its batch hooks normalise uint8 images), serving the chosen split
-    serve_split(datamodule, cfg.split)
     summary: dict[str, Any] = {"checkpoint": path, "split": cfg.split, "data": data_cfg._target_}
     if cfg.predict:
         if not is_overridden("predict_step", model, L.LightningModule):
@@ -68,15 +66,21 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
                 f"{type(model).__name__} has no predict_step: to write predictions, add one that "
                 "returns the model's output for a batch, e.g. `return self(batch[0]).softmax(-1)`."
             )
-        batches = trainer.predict(model, datamodule=datamodule)
-        targets = torch.cat([batch[-1] for batch in datamodule.predict_dataloader()])
+        source, loader = data_contract.predictions_source(datamodule, cfg.split)
+        batches = trainer.predict(model, **source)
+        targets = [data_contract.targets(batch) for batch in loader]
+        target = torch.cat(targets) if all(t is not None for t in targets) else None
         csv_path = out_dir / f"predictions_{cfg.split}.csv"
-        write_predictions(csv_path, torch.cat(batches), targets, datamodule)
+        write_predictions(csv_path, torch.cat(batches), target, datamodule)
         summary.update(predictions=str(csv_path), value=None)
         log.info("predictions written to %s", csv_path)
     else:
-        trainer.test(model, datamodule=datamodule, verbose=False)
-        metrics = split_metrics(trainer.callback_metrics).get("test", {})
+        # through the DataModule: its batch hooks (trainkit's normalise uint8 images) apply
+        stage = data_contract.serve_split(datamodule, cfg.split)
+        run_stage = trainer.validate if stage == "validate" else trainer.test
+        run_stage(model, datamodule=datamodule, verbose=False)
+        logged = split_metrics(trainer.callback_metrics)
+        metrics = logged.get("val" if stage == "validate" else "test", {})
         summary["metrics"] = {f"{cfg.split}/{k}": v for k, v in metrics.items()}
         rows = [(name, f"{value:.4f}") for name, value in summary["metrics"].items()]
         log.info("%s\n%s", path, format_table(rows, ("metric", f"{cfg.split} split")))
@@ -86,34 +90,33 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
     return summary
 
 
-def serve_split(datamodule: L.LightningDataModule, split: str) -> None:
-    """Make the DataModule's test and predict loaders serve `split` (each sample once, in order);
-    a DataModule of your own serves its test split only."""
-    if hasattr(datamodule, "eval_split"):
-        datamodule.eval_split = split
-    elif split != "test":
-        raise ConfigError(
-            f"split={split}: {type(datamodule).__name__} has no `eval_split` to serve it from "
-            "its test_dataloader; evaluate split=test, or give it one (see trainkit.data.base)."
-        )
-
-
 def write_predictions(
-    path: Path, outputs: torch.Tensor, targets: torch.Tensor, datamodule: L.LightningDataModule
+    path: Path,
+    outputs: torch.Tensor,
+    targets: torch.Tensor | None,
+    datamodule: L.LightningDataModule,
 ) -> None:
-    """One row per sample: index, target, prediction (+ one probability column per class)."""
+    """One row per sample: index, target (when the batches have one), prediction (+ one
+    probability column per class)."""
+    rows = range(len(outputs)) if targets is None else targets.tolist()
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
+        target = [] if targets is None else ["target"]
         if outputs.dim() == 1:  # regression: values in the target's units
-            if hasattr(datamodule, "to_target_units"):
-                targets = datamodule.to_target_units(targets)
-            writer.writerow(["index", "target", "prediction"])
-            for i, (t, p) in enumerate(zip(targets.tolist(), outputs.tolist(), strict=True)):
-                writer.writerow([i, t, p])
+            if targets is not None:
+                rows = data_contract.to_target_units(datamodule, targets).tolist()
+            writer.writerow(["index", *target, "prediction"])
+            for i, (t, p) in enumerate(zip(rows, outputs.tolist(), strict=True)):
+                writer.writerow([i, *([t] if targets is not None else []), p])
             return
-        names = list(getattr(datamodule, "class_names", None) or [])
-        classes = names or [str(c) for c in range(outputs.shape[1])]
-        writer.writerow(["index", "target", "prediction", *(f"p_{c}" for c in classes)])
-        for i, (t, probs) in enumerate(zip(targets.tolist(), outputs.tolist(), strict=True)):
+        classes = data_contract.class_names(datamodule)
+        classes = (
+            classes
+            if len(classes) == outputs.shape[1]
+            else [str(c) for c in range(outputs.shape[1])]
+        )
+        writer.writerow(["index", *target, "prediction", *(f"p_{c}" for c in classes)])
+        for i, (t, probs) in enumerate(zip(rows, outputs.tolist(), strict=True)):
             best = max(range(len(probs)), key=probs.__getitem__)
-            writer.writerow([i, classes[t], classes[best], *(f"{p:.6f}" for p in probs)])
+            given = [classes[int(t)]] if targets is not None else []
+            writer.writerow([i, *given, classes[best], *(f"{p:.6f}" for p in probs)])

@@ -1,16 +1,18 @@
-"""TensorBoard as trainkit shows it: one tag per quantity, on the iteration or the epoch axis.
+"""One metrics path for every Lightning logger: trainkit's axes and names, whatever the logger
+(TensorBoard, CSV, MLflow, W&B, or one of your own).
 
-Lightning hands a logger `log_metrics(metrics, step)` with its count of optimizer steps as
+Lightning hands each logger `log_metrics(metrics, step)` with its count of optimizer steps as
 `step`, adds an `epoch` entry, and does not say whether the values are per step or per epoch.
-This logger is therefore also a Callback (trainkit passes it in both lists): its hooks tell it
-where the run is, so it can write what any LightningModule logs with `self.log` like this
-(docs/tensorboard.md):
+`MetricsAxes` is a Callback, so its hooks tell it where the run is; `MetricsAxes.attach(logger)`
+routes that logger's `log_metrics` through it. Every logger then records what any
+LightningModule logs with `self.log` like this (docs/tensorboard.md):
 
-| tag                         | x axis    | written                                               |
+| name                        | x axis    | written                                               |
 |-----------------------------|-----------|-------------------------------------------------------|
 | train/<name>                | iteration | values logged with on_step=True: at the first          |
 |                             |           | iteration, then every trainer.log_every_n_steps        |
-|                             |           | optimizer steps, at the iteration that completes it    |
+|                             |           | optimizer steps, at the iteration that completes it,   |
+|                             |           | and at the run's last iteration                        |
 | train/lr, train/samples_per_sec | iteration | at the same points (the lr the step used)          |
 | val/<name>                  | iteration | after every validation, at the iteration it followed   |
 | test/<name>                 | iteration | once, after fit, at the run's last iteration           |
@@ -21,27 +23,41 @@ where the run is, so it can write what any LightningModule logs with `self.log` 
 
 An iteration is one training batch; epochs count from 1 (the first point of an epoch curve is
 the end of epoch 1). Lightning's `epoch` entry is not written, nor per-batch validation values.
+How an axis is written depends on what the logger can hold: TensorBoard and MLflow keep a step
+per value (x is the step); CSV has one `step` column (the iteration; epoch rows add an `epoch`
+column); W&B gets `iteration` and `epoch` as its step metrics. What only TensorBoard shows (the
+Custom Scalars layout, images, the HParams table) is in trainkit.tensorboard_views.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.loggers import (
+    CSVLogger,
+    Logger,
+    MLFlowLogger,
+    TensorBoardLogger,
+    WandbLogger,
+)
 from lightning.pytorch.utilities.data import extract_batch_size
 
 from trainkit.tensorboard_views import hparams_metrics, layout, write_hparams
 
+log = logging.getLogger(__name__)
+ITERATION, EPOCH = "iteration", "epoch"
 EPOCH_VAL_RULE = (
     "x = epoch e (counted from 1): the last validation that ran during epoch e; every "
     "validation is in the val/ curves, by iteration"
 )
+Points = dict[str, tuple[int, float]]  # tag -> (x, value) of its latest point
 
 
 def iteration(trainer: L.Trainer) -> int:
@@ -49,20 +65,16 @@ def iteration(trainer: L.Trainer) -> int:
     return trainer.fit_loop.epoch_loop.batch_progress.total.ready
 
 
-class IterationTensorBoardLogger(TensorBoardLogger, Callback):
-    """Lightning's TensorBoardLogger with trainkit's tags and axes (see the module docstring).
+class MetricsAxes(Callback):
+    """Knows where the run is (Lightning calls its hooks) and writes what the attached loggers
+    receive on trainkit's axes (see the module docstring). `monitor`/`monitor_mode`: the metric
+    whose best validation the run's summary (TensorBoard's HParams) shows."""
 
-    Outside a fit (no hooks called, e.g. a Trainer built by eval.py) it is Lightning's logger.
-    """
-
-    def __init__(
-        self, *args: Any, monitor: str = "val/loss", monitor_mode: str = "min", **kwargs: Any
-    ) -> None:
-        TensorBoardLogger.__init__(self, *args, **kwargs)
-        self.monitor, self.monitor_mode = monitor, monitor_mode  # for the best validation
+    def __init__(self, monitor: str = "val/loss", monitor_mode: str = "min") -> None:
+        self.monitor, self.monitor_mode = monitor, monitor_mode
+        self.loggers: list[Logger] = []
+        self._points: dict[int, Points] = {}  # per logger: a point is never written twice
         self._trainer: L.Trainer | None = None
-        # the last point of each tag: a point is never written twice
-        self._points: dict[str, tuple[int, float]] = {}
         self._best: tuple[int, float] | None = None  # (x, score) of the best validation
         self._epoch_ending = False  # between on_train_epoch_end and Lightning's epoch log call
         self._last_validation: dict[str, float] = {}  # of the current epoch
@@ -72,36 +84,52 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
 
     @property
     def state_key(self) -> str:
-        return "IterationTensorBoardLogger"
+        return "MetricsAxes"
 
-    # -- what Lightning logs -------------------------------------------------------------------
-    @rank_zero_only
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+    def attach(self, logger: Logger) -> Logger:
+        """Route Lightning's `log_metrics` calls to `logger` through these axes. Set on this
+        instance only: its class, and every isinstance check on it, stay the logger's own."""
+        logger.log_metrics = _OnAxes(logger, self)  # type: ignore[method-assign]
+        self.loggers.append(logger)
+        self._points[id(logger)] = {}
+        return logger
+
+    # -- what Lightning logs ---------------------------------------------------------------------
+    def route(self, metrics: Mapping[str, Any]) -> tuple[str, int, dict[str, float]]:
+        """(axis, x, values) of one of Lightning's log calls, named as trainkit names them."""
         trainer = self._trainer
-        if trainer is None:
-            return super().log_metrics(metrics, step)
+        assert trainer is not None
         values = {k: float(v) for k, v in metrics.items() if k != "epoch"}
         if trainer.validating or trainer.testing:
             values = {k: v for k, v in values.items() if not k.endswith("_step")}
-            if trainer.validating:
+            if trainer.validating:  # idempotent: every attached logger routes the same call
                 self._last_validation.update(values)
                 self._keep_if_best(iteration(trainer), values)
-            self._write(values, iteration(trainer))
-        elif self._epoch_ending:
-            epoch = trainer.current_epoch + 1
-            self._write({_epoch_tag(k): v for k, v in values.items()}, epoch)
-        else:
-            self._write({k.removesuffix("_step"): v for k, v in values.items()}, iteration(trainer))
-        return None
+            return ITERATION, iteration(trainer), values
+        if self._epoch_ending:
+            epoch_values = {_epoch_tag(k): v for k, v in values.items()}
+            return EPOCH, trainer.current_epoch + 1, epoch_values
+        return (
+            ITERATION,
+            iteration(trainer),
+            {k.removesuffix("_step"): v for k, v in values.items()},
+        )
 
-    def _write(self, values: Mapping[str, float], x: int) -> None:
-        fresh = {
-            k: v for k, v in values.items() if k not in self._points or self._points[k][0] != x
-        }
+    def write(self, logger: Logger, axis: str, x: int, values: Mapping[str, float]) -> None:
+        """Write the points of `values` at `x` to `logger`, each at most once."""
+        points = self._points[id(logger)]
+        fresh = {k: v for k, v in values.items() if points.get(k, (None, 0.0))[0] != x}
         if not fresh:
             return
-        self._points.update({k: (x, v) for k, v in fresh.items()})
-        super().log_metrics(fresh, x)
+        points.update({k: (x, v) for k, v in fresh.items()})
+        now = iteration(self._trainer) if self._trainer is not None else x
+        write_on_axis(logger, axis, x, fresh, now)
+
+    def emit(self, trainer: L.Trainer, axis: str, x: int, values: Mapping[str, float]) -> None:
+        """Points Lightning does not log itself, to every attached logger (rank 0 writes)."""
+        if trainer.is_global_zero:
+            for logger in self.loggers:
+                self.write(logger, axis, x, values)
 
     def _keep_if_best(self, x: int, values: dict[str, float]) -> None:
         score = values.get(self.monitor)
@@ -112,19 +140,12 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
         if best is None or (score < best if self.monitor_mode == "min" else score > best):
             self._best = (x, score)
 
-    def final_points(self) -> dict[str, tuple[int, float]]:
-        """(iteration or epoch, value) of what the HParams table shows (tensorboard_views.
-        hparams_metrics): the last point of each curve, the monitored metric's best validation."""
-        points = {t: self._points[t] for t in hparams_metrics(self.monitor, set(self._points))}
+    def points(self, logger: Logger) -> Points:
+        """The latest point of each of `logger`'s tags, the monitored one at its best."""
+        points = dict(self._points.get(id(logger), {}))
         if self._best is not None and self.monitor in points:
             points[self.monitor] = self._best
         return points
-
-    @rank_zero_only
-    def write_summary(self, hparams: dict[str, Any], name: str, status: str = "ok") -> None:
-        """The run's HParams session and hparams.yaml (see trainkit.tensorboard_views)."""
-        self.experiment.flush()
-        write_hparams(self.log_dir, hparams, self.final_points(), name, status)
 
     # -- where the run is: Lightning calls these as it calls any callback's ---------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -132,7 +153,9 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:  # train and val on one chart (tab Custom Scalars)
-            self.experiment.add_custom_scalars(layout(self.monitor))
+            for logger in self.loggers:
+                if isinstance(logger, TensorBoardLogger):
+                    logger.experiment.add_custom_scalars(layout(self.monitor))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._steps_seen = trainer.global_step
@@ -152,28 +175,35 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
         n = trainer.log_every_n_steps
         if not (first or (stepped and n and trainer.global_step % n == 0)):
             return
-        if not self._lr and trainer.optimizers:  # before the first step: the lr it will use
-            self._lr = learning_rates(trainer.optimizers[0])
-        values = dict(self._lr)
+        values = self._lr_now(trainer)
         now = time.perf_counter()
         if not first:
             values["train/samples_per_sec"] = self._samples / max(now - self._clock, 1e-9)
         self._samples, self._clock = 0, now
         if first:  # Lightning logs step values only after optimizer steps: the first point
-            step_values = {k: v for k, v in trainer.logged_metrics.items() if k != "epoch"}
-            values.update({k.removesuffix("_step"): float(v) for k, v in step_values.items()})
-        if trainer.is_global_zero:
-            self._write(values, iteration(trainer))
+            values.update(step_values(trainer.logged_metrics))
+        self.emit(trainer, ITERATION, iteration(trainer), values)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_ending = True  # Lightning's log call of the epoch's values comes next
-        if trainer.is_global_zero and self._last_validation:
+        if self._last_validation:
             epoch = trainer.current_epoch + 1
-            self._write({_epoch_tag(k): v for k, v in self._last_validation.items()}, epoch)
+            values = {_epoch_tag(k): v for k, v in self._last_validation.items()}
+            self.emit(trainer, EPOCH, epoch, values)
         self._last_validation = {}  # the next epoch's point comes from its own validations
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The step-wise curves end at the run's last iteration (a run whose length is not a
+        multiple of the log interval would end before it)."""
         self._epoch_ending = False
+        if trainer.log_every_n_steps and iteration(trainer) > 0:
+            values = {**self._lr_now(trainer), **step_values(trainer.callback_metrics)}
+            self.emit(trainer, ITERATION, iteration(trainer), values)
+
+    def _lr_now(self, trainer: L.Trainer) -> dict[str, float]:
+        if not self._lr and trainer.optimizers:  # before the first step: the lr it will use
+            self._lr = learning_rates(trainer.optimizers[0])
+        return dict(self._lr)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_validation": dict(self._last_validation), "best": self._best}
@@ -181,6 +211,105 @@ class IterationTensorBoardLogger(TensorBoardLogger, Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._last_validation = dict(state_dict.get("last_validation", {}))
         self._best = state_dict.get("best")
+
+    # -- the end of a run ------------------------------------------------------------------------
+    def record_run(
+        self, hparams: dict[str, Any], summary: dict[str, Any], name: str, status: str = "ok"
+    ) -> None:
+        """Give every attached logger the run's settings and outcome, in the form it keeps them:
+        TensorBoard's HParams table, MLflow's params and tags, W&B's config and summary, the
+        CSV logger's hparams.yaml."""
+        outcome = run_outcome(summary)
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.flush()
+                points = self.points(logger)
+                throughput = summary.get("train_samples_per_second")
+                if throughput is not None and "train/samples_per_sec" in points:
+                    points["train/samples_per_sec"] = (points["train/samples_per_sec"][0],
+                                                       float(throughput))  # fmt: skip
+                shown = {t: points[t] for t in hparams_metrics(self.monitor, set(points))}
+                write_hparams(logger.log_dir, hparams, shown, name, status)
+            elif isinstance(logger, MLFlowLogger):
+                _record_mlflow(logger, hparams, outcome)
+            else:
+                logger.log_hyperparams(hparams)
+                if isinstance(logger, WandbLogger):
+                    logger.experiment.summary.update(outcome)
+            logger.save()
+
+
+class _OnAxes:
+    """A logger's `log_metrics` as MetricsAxes.attach installs it: during a fit (or the test
+    after it) through the axes, otherwise (a Trainer of eval.py, the finders) as it was."""
+
+    def __init__(self, logger: Logger, axes: MetricsAxes) -> None:
+        self.logger, self.axes = logger, axes
+
+    def __call__(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        if self.axes._trainer is None:
+            return raw_log_metrics(self.logger)(metrics, step)
+        axis, x, values = self.axes.route(metrics)
+        self.axes.write(self.logger, axis, x, values)
+        return None
+
+
+def raw_log_metrics(logger: Logger) -> Any:
+    """The logger's own `log_metrics` (its class's), bypassing MetricsAxes."""
+    return type(logger).log_metrics.__get__(logger)
+
+
+def write_on_axis(logger: Logger, axis: str, x: int, values: Mapping[str, float], now: int) -> None:
+    """Write points on `axis` ("iteration" or "epoch") at `x`, as the logger can hold them;
+    `now`: the run's iteration, for loggers with a single step counter."""
+    write = raw_log_metrics(logger)
+    if isinstance(logger, CSVLogger):  # one `step` column: the iteration, plus `epoch`
+        write({**values, EPOCH: x} if axis == EPOCH else dict(values), now if axis == EPOCH else x)
+    elif isinstance(logger, WandbLogger):  # W&B's own step must grow: axes as step metrics
+        _define_wandb_axes(logger)
+        write({**values, axis: x}, now)
+    else:  # TensorBoard, MLflow and others keep a step per value
+        write(dict(values), x)
+
+
+_WANDB_RUNS_WITH_AXES: weakref.WeakSet = weakref.WeakSet()
+
+
+def _define_wandb_axes(logger: WandbLogger) -> None:
+    run = logger.experiment
+    if run in _WANDB_RUNS_WITH_AXES:
+        return
+    run.define_metric(ITERATION)
+    run.define_metric(EPOCH)
+    for stage in ("train", "val", "test"):
+        run.define_metric(f"{stage}/*", step_metric=ITERATION)
+    run.define_metric("epoch/*", step_metric=EPOCH)
+    _WANDB_RUNS_WITH_AXES.add(run)
+
+
+def _record_mlflow(logger: MLFlowLogger, hparams: dict[str, Any], outcome: dict[str, Any]) -> None:
+    """MLflow params cannot change once logged (Lightning logged the model's at fit start):
+    add the settings it does not have yet; the outcome goes into tags."""
+    client, run_id = logger.experiment, logger.run_id
+    have = client.get_run(run_id).data.params
+    logger.log_hyperparams({k: v for k, v in hparams.items() if k not in have})
+    for key, value in outcome.items():
+        client.set_tag(run_id, f"trainkit.{key}", str(value))
+
+
+def run_outcome(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary a logger keeps of a run: status, counts, best score, final metrics."""
+    keys = ("status", "epochs", "iterations", "optimizer_steps", "validations", "monitor",
+            "best_score", "train_samples_per_second", "fit_seconds")  # fmt: skip
+    outcome = {k: summary.get(k) for k in keys if summary.get(k) is not None}
+    for stage in ("train", "val", "test"):
+        outcome.update({f"{stage}/{k}": v for k, v in (summary.get(stage) or {}).items()})
+    return outcome
+
+
+def step_values(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The step values among Lightning's metrics ("train/loss_step" -> "train/loss")."""
+    return {k.removesuffix("_step"): float(v) for k, v in metrics.items() if k.endswith("_step")}
 
 
 def learning_rates(optimizer: Any) -> dict[str, float]:

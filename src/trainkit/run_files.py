@@ -2,9 +2,9 @@
 their overrides and TensorBoard scalars. Shared by train.py, eval.py, the sweep report and the
 curve plots; nothing here imports torch or Lightning.
 
-A run directory (docs/training.md, "What a run leaves behind") holds `.hydra/` (the composed config and
-the overrides), `metrics.json`, `tensorboard/` and `checkpoints/`; a sweep folder holds one
-such directory per job.
+A run directory (docs/training.md, "What a run leaves behind") holds `.hydra/` (the composed
+config and the overrides), `metrics.json`, `tensorboard/` and `checkpoints/`; a sweep folder
+holds one such directory per job.
 """
 
 from __future__ import annotations

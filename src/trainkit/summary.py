@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
+from trainkit import data_contract
 from trainkit.callbacks.budget_table import BudgetTable, actual_counts
 from trainkit.callbacks.checkpointing import LastCheckpoint
 from trainkit.run_files import split_metrics
@@ -65,8 +66,8 @@ def summarize(
         else None,
         "plan": budget.plan.as_dict() if budget and budget.plan else None,
         "tuned": tuned or {},
-        "model_report": model.final_report() if hasattr(model, "final_report") else {},
-        "data_report": dict(getattr(trainer.datamodule, "report", None) or {}),
+        "model_report": data_contract.model_report(model),
+        "data_report": data_contract.data_report(trainer.datamodule),
     }
 
 

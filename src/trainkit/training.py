@@ -1,32 +1,37 @@
 """train(cfg): the one place where data, model, callbacks, loggers and the Trainer are wired.
 
 Read it top to bottom: seed -> data -> model (dimensions from the data) -> callbacks, loggers,
-Trainer -> fit -> test with the best checkpoint -> metrics.json and TensorBoard hparams.
+Trainer -> fit -> test with the best checkpoint -> metrics.json and what each logger keeps of
+the run. How each object is built from its config is in trainkit.building.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import math
 import os
+import secrets
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_class, instantiate
-from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import EarlyStopping
+from omegaconf import DictConfig, open_dict
 
-from trainkit.budget import log_interval, no_validation_reason
+from trainkit import data_contract
+from trainkit.budget import Plan, log_interval, no_validation_reason
+from trainkit.building import build_model, build_trainer, record_of_run
 from trainkit.callbacks.budget_table import plan_from_trainer
 from trainkit.callbacks.checkpointing import ctrl_c_kept
 from trainkit.callbacks.run_state import RunState, restore_data_state
-from trainkit.checkpoint_io import AtomicCheckpointIO
 from trainkit.checkpoints import (
     check_compatible,
     check_not_finished,
@@ -34,12 +39,10 @@ from trainkit.checkpoints import (
     remove_stale_temp_files,
     resolve_checkpoint,
 )
-from trainkit.cli import build_error
-from trainkit.config import MONITOR_KEYS
 from trainkit.data.base import InMemoryDataModule
 from trainkit.distributed import install_hydra_ddp_fix
-from trainkit.errors import ConfigError, TrainkitError
-from trainkit.loggers import IterationTensorBoardLogger
+from trainkit.errors import ConfigError
+from trainkit.loggers import MetricsAxes
 from trainkit.run_files import split_metrics, write_metrics
 from trainkit.summary import is_best_checkpoint, summarize
 from trainkit.tensorboard_views import curated_hparams, trial_id
@@ -71,94 +74,76 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.paths.output_dir)
     install_hydra_ddp_fix()  # DDP workers run this job's command (see trainkit.distributed)
 
-    # 1. Threads for parallel local sweeps, then seed everything (0 is a seed; null draws one,
-    # recorded in metrics.json and in every checkpoint's config).
+    # 1. Threads for parallel local sweeps, then seed everything (0 is a seed; null draws one).
     set_threads_for_parallel_jobs()
-    seed = L.seed_everything(cfg.seed, workers=True, verbose=False)
+    seed = seed_run(cfg)
     log.info("seed %d, run directory %s", seed, out_dir)
     log.info("%s", what_trains(cfg))
 
     # 2. The checkpoint to resume, if any: read first, so that the data is prepared the way it
-    # was for that run (its class names, vocabulary, normalisation).
+    # was for that run (its class names, vocabulary, normalisation, splits).
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), "last", out_dir.parent)
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path else None
 
-    # 3. Data first: the model's dimensions come from it.
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
-    if checkpoint is not None:
-        remove_stale_temp_files(Path(ckpt_path).parent)
-        restore_data_state(datamodule, checkpoint)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    # 3. Data first: the model's dimensions come from it (any LightningDataModule).
+    datamodule = prepare_data(cfg, checkpoint, ckpt_path)
 
     # 4. The model, given the data's dimensions it takes; optionally Lightning's batch-size and
     # LR finders (tune.*), whose findings are used; optionally compiled.
     model = build_model(cfg, datamodule)
     if checkpoint is not None:
-        check_compatible(checkpoint, ckpt_path, cfg.model._target_, datamodule.dims)
-        check_not_finished(checkpoint, ckpt_path, cfg.trainer)
-        if any((cfg.get("tune") or {}).get(k) for k in ("lr_find", "batch_size")):
-            raise ConfigError(
-                "tune.* with ckpt_path: a resumed run keeps the learning rate and batch size it "
-                "was started with; drop tune.lr_find / tune.batch_size to resume."
-            )
-        log.info("resuming from %s", ckpt_path)
+        check_resume(cfg, checkpoint, ckpt_path, datamodule)
     tuned = tune(cfg, model, datamodule, out_dir)
     fitted_model = torch.compile(model) if cfg.get("compile") else model
 
     # 5. Callbacks, loggers, Trainer; the budget (a clear sentence for an impossible one).
-    run_config = record_of_run(cfg, seed, model, datamodule)
-    trainer, callbacks, loggers = build_trainer(cfg, RunState(run_config))
-    if trainer.overfit_batches and isinstance(datamodule, InMemoryDataModule):
-        raise ConfigError(
-            "trainer.overfit_batches replaces the training loader's sampler, which trainkit's "
-            "whole-batch loaders do not allow: use debug=overfit (the same first batches every "
-            "epoch: trainer.limit_train_batches=N with data.shuffle=false)."
-        )
-    plan = plan_from_trainer(trainer, datamodule)
-    trainer.log_every_n_steps = log_interval(plan)
-    if no_validation_reason(plan):
-        without_validation(trainer, no_validation_reason(plan))
+    run_state = RunState(record_of_run(cfg, seed, model, datamodule))
+    trainer, _, axes = build_trainer(cfg, run_state)
+    plan_run(trainer, datamodule)
 
     # 6. Fit (resuming when ckpt_path is set), then test the best checkpoint.
+    def record(status: str, **more: Any) -> dict[str, Any]:
+        summary = summarize(cfg, trainer, model, seed, ckpt_path, status, **more)
+        write_metrics(out_dir, summary)
+        return summary
+
     start = time.perf_counter()
-    try:
-        with ctrl_c_kept():
-            trainer.fit(fitted_model, datamodule=datamodule, ckpt_path=ckpt_path, **LOAD)
-    except (KeyboardInterrupt, SystemExit):  # Ctrl-C / SIGTERM: last.ckpt is written
-        write_metrics(out_dir, summarize(cfg, trainer, model, seed, ckpt_path, "interrupted"))
-        raise
+    with ctrl_c_kept(), interrupted_run(record, "fit"):
+        trainer.fit(fitted_model, datamodule=datamodule, ckpt_path=ckpt_path, **LOAD)
     fit_seconds = time.perf_counter() - start
     results = split_metrics(trainer.callback_metrics)
     fitted = summarize(cfg, trainer, model, seed, ckpt_path, "ok", results, fit_seconds, tuned)
-    best = next((c for c in trainer.callbacks if is_best_checkpoint(c)), None)
-    if cfg.get("test") and datamodule.split_sizes().get("test", 0) > 0:
-        best_path = best.best_model_path if best else ""
-        try:
-            with ctrl_c_kept():
-                trainer.test(
-                    fitted_model, datamodule=datamodule, ckpt_path=best_path or None, **LOAD
-                )
-        except (KeyboardInterrupt, SystemExit):
-            log.warning(
-                "interrupted while testing: last.ckpt holds the final weights of fit; test the "
-                "run later with: python eval.py ckpt_path=%s",
-                out_dir,
-            )
-            write_metrics(out_dir, summarize(cfg, trainer, model, seed, ckpt_path, "interrupted"))
-            raise
+    if cfg.get("test") and data_contract.has_split(datamodule, "test"):
+        best = next((c for c in trainer.callbacks if is_best_checkpoint(c)), None)
+        best_path = (best.best_model_path if best else "") or None
+        with ctrl_c_kept(), interrupted_run(record, "test", out_dir):
+            trainer.test(fitted_model, datamodule=datamodule, ckpt_path=best_path, **LOAD)
         results["test"] = split_metrics(trainer.callback_metrics).get("test", {})
 
     # 7. Record what happened (the counts as fit left them: testing the best checkpoint restores
-    # the callbacks' state of that checkpoint).
+    # the callbacks' state of that checkpoint), in metrics.json and in every logger.
     summary = {**fitted, "test": results.get("test", {})}
     if trainer.is_global_zero:
         write_metrics(out_dir, summary)
-        for logger in loggers:
-            if isinstance(logger, IterationTensorBoardLogger):
-                logger.write_summary(curated_hparams(cfg, summary), trial_id(out_dir))
+        record_in_loggers(axes, cfg, summary, out_dir)
         log.info("metrics written to %s", out_dir / "metrics.json")
     return summary
+
+
+def seed_run(cfg: DictConfig) -> int:
+    """Seed torch, numpy and Python (and the DataLoader workers). `seed=null` draws a seed and
+    puts it into the config, so that the data's split, metrics.json and every checkpoint use and
+    record it; a DDP worker takes the one its main process drew (Lightning passes it on in
+    PL_GLOBAL_SEED)."""
+    seed = cfg.seed
+    if seed is None:
+        worker = os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+        inherited = os.environ.get("PL_GLOBAL_SEED") if worker else None
+        seed = int(inherited) if inherited else secrets.randbelow(2**32)
+        with open_dict(cfg):
+            cfg.seed = seed
+        log.info("seed=null: drew seed %d (repeat this run with seed=%d)", seed, seed)
+    return L.seed_everything(seed, workers=True, verbose=False)
 
 
 def what_trains(cfg: DictConfig) -> str:
@@ -189,90 +174,49 @@ def set_threads_for_parallel_jobs() -> None:
     )
 
 
-def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """Instantiate cfg.model with what its __init__ accepts of the data's dimensions and of the
-    optimizer/scheduler configs (a module that builds its own optimizer takes neither)."""
-    dims = datamodule.dims
-    model_cfg = OmegaConf.masked_copy(cfg.model, [k for k in cfg.model if k not in MONITOR_KEYS])
-    clash = sorted(set(dims) & set(model_cfg))
-    if clash:
+def prepare_data(
+    cfg: DictConfig, checkpoint: dict[str, Any] | None, ckpt_path: str | None
+) -> L.LightningDataModule:
+    """The DataModule, set up for fit: with a checkpoint's state first (trainkit's DataModules
+    then prepare the data as that run did, or say what changed)."""
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    if checkpoint is not None:
+        remove_stale_temp_files(Path(ckpt_path).parent)
+        restore_data_state(datamodule, checkpoint)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+def check_resume(
+    cfg: DictConfig, checkpoint: dict[str, Any], ckpt_path: str, datamodule: L.LightningDataModule
+) -> None:
+    """A checkpoint of this model and data, with something left to train, and no finder."""
+    check_compatible(checkpoint, ckpt_path, cfg.model._target_, data_contract.dims(datamodule))
+    check_not_finished(checkpoint, ckpt_path, cfg.trainer)
+    if any((cfg.get("tune") or {}).get(k) for k in ("lr_find", "batch_size")):
         raise ConfigError(
-            f"the model config sets {clash}, which come from the data; remove them from "
-            "conf/model/ (or from the command line)."
+            "tune.* with ckpt_path: a resumed run keeps the learning rate and batch size it "
+            "was started with; drop tune.lr_find / tune.batch_size to resume."
         )
-    model_cls = get_class(cfg.model._target_)
-    params = inspect.signature(model_cls.__init__).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    given: dict[str, Any] = {k: v for k, v in dims.items() if k in params or takes_any}
-    for group in ("optimizer", "scheduler"):
-        if group in params:
-            value = cfg.get(group)
-            given[group] = OmegaConf.to_container(value, resolve=True) if value else None
-    if "optimizer" not in params:
-        log.info(
-            "%s builds its own optimizer (its __init__ takes no `optimizer`): the optimizer "
-            "and scheduler configs are not used",
-            model_cls.__name__,
-        )
-    required = [
-        n
-        for n, p in list(params.items())[1:]
-        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    missing = [n for n in required if n not in given and n not in model_cfg]
-    if missing:
+    log.info("resuming from %s", ckpt_path)
+
+
+def plan_run(trainer: L.Trainer, datamodule: L.LightningDataModule) -> Plan:
+    """The run's budget (a ConfigError for an impossible one), its logging interval, and no best
+    checkpoint or early stopping when it cannot validate."""
+    if trainer.overfit_batches and isinstance(datamodule, InMemoryDataModule):
         raise ConfigError(
-            f"{model_cls.__name__} needs {missing}, which neither {type(datamodule).__name__} "
-            f"provides (it gives {sorted(dims)}) nor the model config sets: pick a matching "
-            "pair (e.g. model=text with a text dataset) or set them in the model's config."
+            "trainer.overfit_batches replaces the training loader's sampler, which trainkit's "
+            "whole-batch loaders do not allow: use debug=overfit (the same first batches every "
+            "epoch: trainer.limit_train_batches=N with data.shuffle=false)."
         )
-    # the model's own nested configs are instantiated; the optimizer/scheduler stay plain dicts
-    factory = instantiate(model_cfg, _partial_=True, _convert_="all")
-    try:
-        return factory(**given)
-    except TrainkitError:
-        raise
-    except Exception as err:  # e.g. a negative layer width: name the setting, not torch's line
-        raise build_error("model", err) from err
-
-
-def record_of_run(
-    cfg: DictConfig, seed: int, model: L.LightningModule, datamodule: L.LightningDataModule
-) -> dict[str, Any]:
-    """The composed config as this run trains: the seed it drew, and the learning rate and
-    batch size the finders chose. Saved in every checkpoint, so eval.py needs nothing else."""
-    record = OmegaConf.to_container(cfg, resolve=True)
-    record["seed"] = seed
-    if "batch_size" in record.get("data", {}):
-        record["data"]["batch_size"] = datamodule.batch_size
-    optimizer = model.hparams.get("optimizer")
-    if isinstance(optimizer, dict) and record.get("optimizer"):
-        record["optimizer"]["lr"] = optimizer["lr"]
-    return record
-
-
-def build_trainer(cfg: DictConfig, *extra: Callback) -> tuple[L.Trainer, list, list]:
-    """The Trainer with the configured callbacks and loggers (plus `extra` callbacks)."""
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
-    # Lightning refuses a progress bar it cannot show
-    if not cfg.trainer.get("enable_progress_bar", True):
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    # trainkit's TensorBoard logger is also a callback: its hooks tell it where the run is
-    callbacks += [*extra, *(lg for lg in loggers if isinstance(lg, Callback))]
-    # objects are passed to the built Trainer, not through Hydra (which would turn the lists
-    # into ListConfigs that Lightning 2.4 refuses)
-    make_trainer = instantiate(cfg.trainer, _partial_=True, _convert_="all")
-    try:
-        trainer: L.Trainer = make_trainer(
-            callbacks=callbacks,
-            logger=loggers or False,
-            enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks),
-            plugins=[AtomicCheckpointIO(background=cfg.get("checkpoint_in_background", True))],
-        )
-    except Exception as err:  # Lightning's refusal (no GPU, a bad value): name the setting
-        raise build_error("trainer", err) from err
-    return trainer, callbacks, loggers
+    plan = plan_from_trainer(trainer, datamodule)
+    trainer.log_every_n_steps = log_interval(plan)
+    reason = no_validation_reason(plan)
+    if reason:
+        without_validation(trainer, reason)
+    return plan
 
 
 def without_validation(trainer: L.Trainer, reason: str) -> None:
@@ -288,6 +232,29 @@ def without_validation(trainer: L.Trainer, reason: str) -> None:
             reason,
         )
         trainer.callbacks = [c for c in trainer.callbacks if c not in dropped]
+
+
+@contextlib.contextmanager
+def interrupted_run(record: Any, phase: str, run_dir: Path | None = None) -> Iterator[None]:
+    """Around fit or test: on Ctrl-C or SIGTERM, metrics.json says "interrupted" (last.ckpt was
+    written by LastCheckpoint); while testing, one line says how to test the run later. The
+    interrupt goes on: the process exits non-zero."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        if phase == "test":
+            log.warning(
+                "interrupted while testing: last.ckpt holds the final weights of fit; test the "
+                "run later with: python eval.py ckpt_path=%s",
+                run_dir,
+            )
+        record("interrupted")
+        raise
+
+
+def record_in_loggers(axes: MetricsAxes, cfg: DictConfig, summary: dict, out_dir: Path) -> None:
+    """The run's settings and outcome, in every logger (TensorBoard: its HParams table)."""
+    axes.record_run(curated_hparams(cfg, summary), summary, trial_id(out_dir), summary["status"])
 
 
 def optimized_value(summary: dict[str, Any], metric: str) -> float:

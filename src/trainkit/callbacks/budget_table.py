@@ -12,23 +12,25 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.data import extract_batch_size
 
-from trainkit.budget import Plan, format_table, plan, plan_rows
+from trainkit.budget import Plan, count_text, format_table, plan, plan_rows
+from trainkit.data_contract import train_data
 
 log = logging.getLogger(__name__)
 
 
 def plan_from_trainer(trainer: L.Trainer, dm: L.LightningDataModule | None = None) -> Plan:
     """The plan of this Trainer's fit, read from its (fast_dev_run-adjusted) settings and the
-    DataModule's size and batching. Raises ConfigError for a run Lightning would refuse, or one
-    that would not do what it is asked (no validation although validation is on)."""
+    DataModule's training data (trainkit.data_contract.train_data: any DataModule). Raises
+    ConfigError for a run Lightning would refuse, or one that would not do what it is asked."""
     dm = dm if dm is not None else trainer.datamodule
-    if dm is None or not hasattr(dm, "num_train_samples"):
-        raise TypeError("the budget needs a DataModule with num_train_samples and batch_size")
-    has_val = trainer.overfit_batches > 0 or (dm.split_sizes().get("val", 0) > 0)
+    if dm is None:
+        raise TypeError("the budget needs the DataModule the run trains on")
+    data = train_data(dm)
     return plan(
-        train_samples=dm.num_train_samples,
-        batch_size=dm.batch_size,
-        drop_last=dm.drop_last,
+        train_samples=data.samples,
+        batch_size=data.batch_size,
+        batches=data.batches,
+        drop_last=data.drop_last,
         world_size=trainer.world_size,
         limit_train_batches=trainer.limit_train_batches,
         accumulate_grad_batches=trainer.accumulate_grad_batches,
@@ -36,8 +38,10 @@ def plan_from_trainer(trainer: L.Trainer, dm: L.LightningDataModule | None = Non
         max_steps=trainer.max_steps,
         val_check_interval=trainer.val_check_interval,
         check_val_every_n_epoch=trainer.check_val_every_n_epoch,
-        validation_enabled=has_val and trainer.limit_val_batches != 0,
+        validation_enabled=(trainer.overfit_batches > 0 or data.has_val)
+        and trainer.limit_val_batches != 0,
         log_every_n_steps=trainer.log_every_n_steps,
+        samples_from="training split" if data.source == "the DataModule" else "len(train dataset)",
     )
 
 
@@ -69,7 +73,8 @@ class BudgetTable(Callback):
         _log_text(trainer, "budget/plan", table)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.plan and trainer.num_training_batches != self.plan.iterations_per_epoch:
+        planned = self.plan.iterations_per_epoch if self.plan else None
+        if planned is not None and trainer.num_training_batches != planned:
             log.warning(
                 "budget: the plan has %d iterations per epoch but the train loader gives %d",
                 self.plan.iterations_per_epoch,
@@ -102,7 +107,7 @@ class BudgetTable(Callback):
         for name, want in planned.items():
             got = actual[name.replace(" ", "_")]
             flag = "ok" if want is None or want == got else ("stopped" if reason else "MISMATCH")
-            rows.append((name, "unbounded" if want is None else f"{want:,}", f"{got:,}", flag))
+            rows.append((name, count_text(want, self.plan), f"{got:,}", flag))
         table = format_table(rows, ("quantity", "plan", "actual", ""))
         if trainer.is_global_zero:
             log.info(

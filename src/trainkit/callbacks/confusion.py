@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from trainkit import data_contract
 from trainkit.loggers import iteration
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,14 @@ class ConfusionMatrixImages(Callback):
             return
         logits = outputs.get("logits") if isinstance(outputs, dict) else outputs
         if not (isinstance(logits, torch.Tensor) and logits.dim() == 2):
-            if getattr(trainer.datamodule, "class_names", None):  # a classifier: say why not
+            if data_contract.class_names(trainer.datamodule):  # a classifier: say why not
                 self._say_once("validation_step returns no logits (N, classes) to count")
             return None
         if logits.shape[1] > self.max_classes:
             return self._say_once(f"{logits.shape[1]} classes are more than max_classes")
-        x, y = batch[0], batch[-1]
+        x, y = data_contract.inputs(batch), data_contract.targets(batch)
+        if not isinstance(y, torch.Tensor):
+            return self._say_once("the validation batches have no targets it can find")
         if self._matrix is None:
             self._matrix = MulticlassConfusionMatrix(logits.shape[1]).to(logits.device)
         preds = logits.argmax(-1)
@@ -74,7 +77,7 @@ class ConfusionMatrixImages(Callback):
         counts = self._matrix.compute().cpu().numpy()  # every process: it is a collective
         if not trainer.is_global_zero:
             return
-        names = [str(n) for n in getattr(trainer.datamodule, "class_names", None) or []]
+        names = data_contract.class_names(trainer.datamodule)
         names = names if len(names) == len(counts) else [str(i) for i in range(len(counts))]
         x = iteration(trainer)  # where the val/ scalars of this validation are
         for logger in trainer.loggers:
