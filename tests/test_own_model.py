@@ -35,9 +35,13 @@ def own_project(tmp_path: Path, monkeypatch) -> Path:
     sys.modules.pop("my_project", None)
 
 
-def test_the_readme_command_composes_the_own_model():
-    command = readme_block("PYTHONPATH=").strip()
-    assert command.endswith("hydra.searchpath=[file:///path/to/project/my_conf] model=mlp")
+def test_the_guides_command_composes_the_own_model():
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "docs" / "extending.md").read_text(), re.S)
+    command = (
+        "PYTHONPATH=/path/to/project python train.py "
+        "hydra.searchpath=[file:///path/to/project/my_conf] model=mlp\n"
+    )
+    assert command in blocks
 
 
 def test_own_model_gets_everything_trainkit_adds(own_project: Path):

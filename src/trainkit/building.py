@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from typing import Any
 
 import lightning as L
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import Callback, Checkpoint, ModelSummary, ProgressBar
+from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit import data_contract
@@ -87,16 +89,50 @@ def _model_class(target: str) -> type:
 
 def build_all(cfg: DictConfig, group: str) -> list[Any]:
     """The objects of every entry of `group` (callbacks, logger), in config order; an entry set
-    to null is left out. An entry that cannot be built is one sentence naming it."""
+    to null is left out. An entry that cannot be built is one sentence naming it; so is a
+    logging service (MLflow, W&B) that cannot be started (no server, no login)."""
     objects = []
     for name, node in (cfg.get(group) or {}).items():
         if not node:
             continue
         try:
-            objects.append(instantiate(node))
+            built = instantiate(node)
+            if isinstance(built, (MLFlowLogger, WandbLogger)):
+                _ = built.experiment  # starts the run now, before any training
+            objects.append(built)
         except Exception as err:
+            package = missing_package(err)
+            if package:
+                extra = f"'.[{package}]'" if package in EXTRAS else package
+                raise ConfigError(
+                    f"{group}.{name} needs the {package} package, which is not installed: "
+                    f"pip install {'-e ' if package in EXTRAS else ''}{extra}"
+                ) from err
+            if isinstance(node, DictConfig) and "WandbLogger" in str(node.get("_target_")):
+                raise ConfigError(
+                    f"{build_error(f'{group}.{name}', err)} Without a W&B account: "
+                    "WANDB_MODE=offline python train.py logger=wandb ..."
+                ) from err
             raise build_error(f"{group}.{name}", err) from err
     return objects
+
+
+# optional packages that pyproject.toml has an extra for (pip install -e ".[mlflow]")
+EXTRAS = ("mlflow", "wandb", "litdata")
+
+
+def missing_package(err: BaseException) -> str | None:
+    """The package whose absence `err` reports (Lightning's "Requirement 'wandb>=0.12.10' not
+    met", or an import of a module that is not there), else None."""
+    cause: BaseException | None = err
+    while cause is not None:
+        found = re.search(r"Requirement '([A-Za-z0-9_.-]+?)[<>=!~ ']", str(cause))
+        if isinstance(cause, ModuleNotFoundError) and found:
+            return found.group(1)
+        if isinstance(cause, ModuleNotFoundError) and cause.name:
+            return cause.name.split(".")[0] if cause.name.split(".")[0] in EXTRAS else None
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def build_trainer(

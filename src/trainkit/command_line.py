@@ -70,9 +70,12 @@ def print_help(conf_dir: str | Path, config_name: str = "train") -> None:
 
 def known_keys(conf_dir: Path, config_name: str) -> set[str]:
     """Every key of the entry config and of the files of its config groups, as dotted paths
-    (trainer.max_epochs, data.batch_size, ...): a cheap index, read from conf/ without Hydra."""
+    (trainer.max_epochs, data.batch_size, ...): a cheap index, read from conf/ without Hydra.
+    A group whose files hold named objects (callbacks.early_stopping._target_, ...) is listed
+    as `<group>.*` too: a new name under it is a new object, not a typo."""
     conf = Path(conf_dir)
     keys: set[str] = set()
+    named_objects: dict[str, bool] = {}
     # libyaml's loader where PyYAML has it: several times faster than the pure-Python one; this
     # runs before every run that has an override
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -92,14 +95,22 @@ def known_keys(conf_dir: Path, config_name: str) -> set[str]:
             continue
         text = path.read_text()
         if "@package _global_" not in text:
-            walk(yaml.load(text, loader) or {}, f"{group}.")
+            node = yaml.load(text, loader) or {}
+            walk(node, f"{group}.")
+            entries = [v for k, v in node.items() if k != "defaults"]
+            if entries:
+                named = all(isinstance(v, dict) and "_target_" in v for v in entries)
+                named_objects[group] = named_objects.get(group, True) and named
+    keys |= {f"{group}.*" for group, named in named_objects.items() if named}
     return keys
 
 
 def mistyped_key(args: list[str], conf_dir: Path, config_name: str) -> str | None:
     """A sentence for an override whose key is not in the config but close to one that is:
     `max_epochs=5` -> trainer.max_epochs, `+trainer.epochs=5` -> trainer.max_epochs. None when
-    every key is known or new on purpose (Hydra reports the rest)."""
+    every key is known or new on purpose (Hydra reports the rest): a model's or dataset's own
+    argument (`+model.num_classes=10`), or a new object of a group of named objects
+    (`+callbacks.mine._target_=pkg.MyCallback`, `+logger.csv._target_=...`)."""
     keys = None
     for arg in args:
         if arg.startswith("-") or "=" not in arg:
@@ -111,9 +122,18 @@ def mistyped_key(args: list[str], conf_dir: Path, config_name: str) -> str | Non
         keys = keys if keys is not None else known_keys(conf_dir, config_name)
         if name in keys or any(k.startswith(f"{name}.") for k in keys):
             continue
-        group = name.split(".")[0]
+        group, _, rest = name.partition(".")
         if group in ("model", "data") and key.startswith("+"):
             continue  # a model's or dataset's own argument (its __init__ says if it is wrong)
+        entry = f"{group}.{rest.partition('.')[0]}"
+        new_object = f"{group}.*" in keys and rest and entry not in keys
+        if new_object and key.startswith("+"):
+            continue  # Hydra's `+`: a new key on purpose (Hydra reports a clash)
+        if new_object:
+            return (
+                f"{entry} is not in the config; to add it, write +{name}={value} (Hydra's + "
+                f"adds a new key), and +{entry}.<argument>=... for its arguments."
+            )
         nested = sorted(k for k in keys if k.endswith(f".{name}"))
         close = nested or difflib.get_close_matches(name, sorted(keys), n=2, cutoff=0.75)
         if close:
