@@ -114,8 +114,8 @@ def test_sigterm_stops_a_plain_datamodule_run_and_it_resumes(tmp_path: Path):
     env = {**os.environ, "TRAINKIT_LOG_DIR": str(tmp_path / "logs"), "PYTHONPATH": str(TESTS)}
     args = [SEARCH, "data=plain_digits", "model=plain", *SIZES, "trainer.max_epochs=50",
             "callbacks.early_stopping=null", "trainer.enable_progress_bar=false"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    proc = subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT, env=env, **out)
     runs = tmp_path / "logs" / "train" / "runs"
     deadline = time.monotonic() + 120
     while not list(runs.glob("*/checkpoints/last.ckpt")) and time.monotonic() < deadline:
