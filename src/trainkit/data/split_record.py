@@ -1,0 +1,176 @@
+"""The record of what a run's train/val/test splits are, and the check that a resume or eval.py
+rebuilds the same ones.
+
+The splits are carved by position and seed (`split_indices`), so the same rows in another order,
+a few rows more, another seed or other fractions all carve other splits - and a test split that
+then holds training samples scores far too well, with exit 0. So every in-memory DataModule
+records, in its checkpoints (`state_dict`) and in metrics.json (`data_report.splits`):
+
+- `source`: where the data comes from - the sha256 of every file a user gives, or a built-in
+  dataset's name and version (the generator's parameters for generated data);
+- `seed`, `val_fraction`, `test_fraction`: what carved the splits (and `carved_by`, the
+  scikit-learn that did);
+- `samples`, `content` (a digest of the sorted per-sample hashes: the multiset of samples) and
+  `order` (of the hashes in the order the splits serve them);
+- `splits`: each split's size and the digest of its sorted per-sample hashes (its membership).
+
+A sample's hash is 8 bytes of BLAKE2b of its content (a CSV row's fields, an image file's bytes
+and class, a text and its label, a tensor row). A restored record is compared with the one built
+now: identical carries on; anything else is one DataError naming what changed (the seed, the
+fractions, rows added or removed, rows reordered) and how to go on on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainkit.errors import DataError
+
+
+def key_of(data: bytes) -> int:
+    """A sample's hash: 8 bytes of BLAKE2b as a signed int64 (what a torch tensor holds)."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
+
+
+def keys_of(items: Iterable[bytes]) -> torch.Tensor:
+    return torch.tensor([key_of(item) for item in items], dtype=torch.int64)
+
+
+def text_keys(texts: Iterable[str], labels: Iterable[str]) -> torch.Tensor:
+    """Per-sample hashes of labelled texts (text and label name)."""
+    return keys_of(
+        f"{text}\x1f{label}".encode("utf-8", "surrogatepass")
+        for text, label in zip(texts, labels, strict=True)
+    )
+
+
+def row_keys(rows: Iterable[list[str]]) -> torch.Tensor:
+    """Per-row hashes of a table's rows (every field, as read)."""
+    return keys_of("\x1f".join(row).encode("utf-8", "surrogatepass") for row in rows)
+
+
+def tensor_keys(*tensors: torch.Tensor) -> torch.Tensor:
+    """Per-row hashes of tensors of equal length (row i of each, as bytes)."""
+    parts = [np.ascontiguousarray(t.numpy()).reshape(len(t), -1).view(np.uint8) for t in tensors]
+    return keys_of(b"".join(p[i].tobytes() for p in parts) for i in range(len(tensors[0])))
+
+
+def digest(keys: torch.Tensor) -> str:
+    return hashlib.sha256(keys.numpy().tobytes()).hexdigest()
+
+
+def build(
+    source: dict[str, Any], seed: int, fractions: tuple[float, float], keys: dict[str, torch.Tensor]
+) -> dict[str, Any]:
+    """The record of splits whose samples have the hashes `keys` ({split: hashes in its order})."""
+    import sklearn
+
+    every = torch.cat(list(keys.values())) if keys else torch.zeros(0, dtype=torch.int64)
+    return {
+        "source": source,
+        "seed": seed,
+        "val_fraction": fractions[0],
+        "test_fraction": fractions[1],
+        "carved_by": f"scikit-learn {sklearn.__version__}",
+        "samples": len(every),
+        "content": digest(every.sort().values),
+        "order": digest(every),
+        "splits": {
+            name: {"size": len(k), "digest": digest(k.sort().values)} for name, k in keys.items()
+        },
+    }
+
+
+def same_splits(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return (old["seed"], old["order"], old["splits"]) == (new["seed"], new["order"], new["splits"])
+
+
+def check(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    old_keys: torch.Tensor | None = None,
+    new_keys: torch.Tensor | None = None,
+    unit: str = "samples",
+    config: str | None = None,
+) -> None:
+    """Raise a DataError of one sentence when `new` does not rebuild the splits of `old`."""
+    if same_splits(old, new):
+        return
+    data = f"data={config}" if config else "data=<its config>"
+    new_test = "or evaluate on a deliberate new test set with `python eval.py ckpt_path=<run> "
+    new_test += data
+    if old["seed"] != new["seed"]:
+        raise DataError(
+            f"the data is split and shuffled with seed {new['seed']} but the run was trained with "
+            f"seed {old['seed']}, so its validation and test splits would hold training {unit}: "
+            f"resume or evaluate with seed={old['seed']}, {new_test} seed={new['seed']}` (which "
+            "does not reuse the run's split)."
+        )
+    fractions = [
+        f"data.{k}={new[k]:g} (the run's: {old[k]:g})"
+        for k in ("val_fraction", "test_fraction")
+        if old[k] != new[k]
+    ]
+    if fractions:
+        keep = " ".join(f"data.{k}={old[k]:g}" for k in ("val_fraction", "test_fraction"))
+        raise DataError(
+            f"{' and '.join(fractions)} carve other splits than the run's, so its test split "
+            f"would hold training {unit}: resume or evaluate with {keep}, {new_test} ...` "
+            "(which does not reuse the run's split)."
+        )
+    where = describe_source(old["source"], new["source"])
+    as_trained = f"resume or evaluate with the data the run was trained with, {new_test} ...`"
+    if old["content"] != new["content"]:
+        raise DataError(
+            f"{where} changed since the run was trained ({changes(old, new, old_keys, new_keys)} "
+            f"{unit}), so its splits cannot be rebuilt: {as_trained}."
+        )
+    if old["order"] != new["order"]:
+        raise DataError(
+            f"{where} holds the same {new['samples']} {unit} as when the run was trained but in "
+            f"another order ({unit} reordered), and the splits are carved by position, so its "
+            f"test split would hold training {unit}: put them back in their order, {new_test} "
+            "...` (which does not reuse the run's split)."
+        )
+    raise DataError(
+        f"{where} holds the same {unit} in the same order, with the same seed and fractions, but "
+        f"the splits carved now differ from the run's (carved by {new['carved_by']} now, by "
+        f"{old['carved_by']} then): resume or evaluate with {old['carved_by']}, {new_test} ...`."
+    )
+
+
+def changes(
+    old: dict[str, Any], new: dict[str, Any], old_keys: torch.Tensor | None, new_keys: Any
+) -> str:
+    """'30 added, 2 removed: 328 now, 300 then' (counted from the stored hashes, when there are
+    any on both sides), else the counts."""
+    counts = f"{new['samples']} now, {old['samples']} then"
+    if old_keys is None or new_keys is None:
+        return f"other content: {counts}"
+    was, now = Counter(old_keys.tolist()), Counter(new_keys.tolist())
+    added, removed = sum((now - was).values()), sum((was - now).values())
+    return f"{added} added, {removed} removed: {counts}"
+
+
+def describe_source(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The data named for a message: its files (those whose content changed), else the dataset
+    and what differs of its description."""
+    files = new.get("files")
+    if files:
+        before = {f.get("sha256") for f in old.get("files", [])}
+        changed = [f for f in files if f.get("sha256") not in before] or files
+        return ", ".join(f"{f['path']} (data.{f['key']})" for f in changed)
+    name = new.get("dataset", "the data")
+    differ = [f"{k} {new.get(k)} now, {old.get(k)} then" for k in new if new.get(k) != old.get(k)]
+    return f"{name} ({'; '.join(differ)})" if differ else name
+
+
+def file_entry(key: str, path: object, data: bytes, rows: int) -> dict[str, Any]:
+    """A file of the source: the setting that named it, its path, sha256 and rows."""
+    return {"key": key, "path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "rows": rows}
