@@ -23,6 +23,7 @@ fractions, rows added or removed, rows reordered) and how to go on on purpose.
 from __future__ import annotations
 
 import hashlib
+import shlex
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -102,60 +103,71 @@ def check(
     """Raise a DataError of one sentence when `new` does not rebuild the splits of `old`."""
     if same_splits(old, new):
         return
-    data = f"data={config}" if config else "data=<its config>"
-    new_test = "or evaluate on a deliberate new test set with `python eval.py ckpt_path=<run> "
-    new_test += data
-    if old["seed"] != new["seed"]:
-        raise DataError(
-            f"the data is split and shuffled with seed {new['seed']} but the run was trained with "
-            f"seed {old['seed']}, so its validation and test splits would hold training {unit}: "
-            f"resume or evaluate with seed={old['seed']}, {new_test} seed={new['seed']}` (which "
-            "does not reuse the run's split)."
+    seed, where = new["seed"], describe_source(old["source"], new["source"])
+    if old["seed"] != seed:
+        what = (
+            f"the data is split and shuffled with seed {seed} but the run was trained with seed "
+            f"{old['seed']}, so its validation and test splits would hold training {unit}"
         )
-    fractions = [
-        f"data.{k}={new[k]:g} (the run's: {old[k]:g})"
-        for k in ("val_fraction", "test_fraction")
-        if old[k] != new[k]
-    ]
-    if fractions:
-        keep = " ".join(f"data.{k}={old[k]:g}" for k in ("val_fraction", "test_fraction"))
-        raise DataError(
-            f"{' and '.join(fractions)} carve other splits than the run's, so its test split "
-            f"would hold training {unit}: resume or evaluate with {keep}, {new_test} ...` "
-            "(which does not reuse the run's split)."
+        fix = f"resume or evaluate with seed={old['seed']}"
+        extra = f"seed={seed}"
+    elif old["val_fraction"] != new["val_fraction"] or old["test_fraction"] != new["test_fraction"]:
+        keys = ("val_fraction", "test_fraction")
+        changed = [f"data.{k}={new[k]:g} (the run's: {old[k]:g})" for k in keys if old[k] != new[k]]
+        what = (
+            f"{' and '.join(changed)} {'carves' if len(changed) == 1 else 'carve'} other splits "
+            f"than the run's, so its test split would "
+            f"hold training {unit}"
         )
-    where = describe_source(old["source"], new["source"])
-    as_trained = f"resume or evaluate with the data the run was trained with, {new_test} ...`"
-    if old["content"] != new["content"]:
-        raise DataError(
-            f"{where} changed since the run was trained ({changes(old, new, old_keys, new_keys)} "
-            f"{unit}), so its splits cannot be rebuilt: {as_trained}."
-        )
-    if old["order"] != new["order"]:
-        raise DataError(
+        fix = f"resume or evaluate with {' '.join(f'data.{k}={old[k]:g}' for k in keys)}"
+        extra = " ".join(f"data.{k}={new[k]:g}" for k in keys if old[k] != new[k])
+    elif old["content"] != new["content"]:
+        counted = changes(old, new, old_keys, new_keys, unit)
+        what = f"{where} changed since the run was trained ({counted}), so its splits differ"
+        fix, extra = "resume or evaluate with the data the run was trained with", ""
+    elif old["order"] != new["order"]:
+        what = (
             f"{where} holds the same {new['samples']} {unit} as when the run was trained but in "
             f"another order ({unit} reordered), and the splits are carved by position, so its "
-            f"test split would hold training {unit}: put them back in their order, {new_test} "
-            "...` (which does not reuse the run's split)."
+            f"test split would hold training {unit}"
         )
+        fix, extra = f"put the {unit} back in their order", ""
+    else:
+        what = (
+            f"{where} holds the same {unit} in the same order, with the same seed and fractions, "
+            f"but the splits carved now differ from the run's (carved by {new['carved_by']} now, "
+            f"by {old['carved_by']} then)"
+        )
+        fix, extra = f"resume or evaluate with {old['carved_by']}", ""
+    command = " ".join(["python eval.py ckpt_path=<run>", *data_settings(new, config), extra])
     raise DataError(
-        f"{where} holds the same {unit} in the same order, with the same seed and fractions, but "
-        f"the splits carved now differ from the run's (carved by {new['carved_by']} now, by "
-        f"{old['carved_by']} then): resume or evaluate with {old['carved_by']}, {new_test} ...`."
+        f"{what}: {fix}, or evaluate on a deliberate new test set with `{command.strip()} ...` "
+        "(which does not reuse the run's split)."
     )
 
 
+def data_settings(record: dict[str, Any], config: str | None) -> list[str]:
+    """`data=<config>` and the settings that name its files, for a command in a message."""
+    files: dict[str, list[str]] = {}
+    for f in record["source"].get("files", []):
+        files.setdefault(f["key"], []).append(f["path"])
+    named = [
+        f"data.{k}={p[0] if len(p) == 1 else '[' + ','.join(p) + ']'}" for k, p in files.items()
+    ]
+    return [f"data={config or '<its config>'}", *(shlex.quote(s) for s in named)]
+
+
 def changes(
-    old: dict[str, Any], new: dict[str, Any], old_keys: torch.Tensor | None, new_keys: Any
+    old: dict[str, Any], new: dict[str, Any], old_keys: Any, new_keys: Any, unit: str
 ) -> str:
-    """'30 added, 2 removed: 328 now, 300 then' (counted from the stored hashes, when there are
-    any on both sides), else the counts."""
-    counts = f"{new['samples']} now, {old['samples']} then"
+    """'30 rows added, 2 removed: 328 rows now, 300 then', counted from the stored hashes when
+    the checkpoint has them, else the numbers."""
+    counts = f"{new['samples']} {unit} now, {old['samples']} then"
     if old_keys is None or new_keys is None:
-        return f"other content: {counts}"
+        return f"{counts}, of other content"
     was, now = Counter(old_keys.tolist()), Counter(new_keys.tolist())
     added, removed = sum((now - was).values()), sum((was - now).values())
-    return f"{added} added, {removed} removed: {counts}"
+    return f"{added} {unit} added, {removed} removed: {counts}"
 
 
 def describe_source(old: dict[str, Any], new: dict[str, Any]) -> str:
