@@ -90,19 +90,23 @@ class BatchIndexSampler(DistributedSampler[torch.Tensor]):
 
 def check_position(position: dict[str, int], batch_size: int, world_size: int) -> None:
     """A checkpoint written mid-epoch goes on after the batches it had done, which are the same
-    samples only in batches of the same size on as many processes: else one sentence."""
+    samples only in batches of the same size on as many processes: else one sentence. (Lightning
+    counts the epoch's batches done, so going on from the exact sample in batches of another size
+    would leave its counts wrong; a checkpoint of before sizes were recorded is not checked.)"""
     old_size, old_world = position.get("batch_size"), position.get("world_size")
-    if old_size in (None, batch_size) and old_world in (None, world_size):
+    size_changed = old_size is not None and old_size != batch_size
+    world_changed = old_world is not None and old_world != world_size
+    if not (size_changed or world_changed):
         return
     done = f"{position['batches_done']} batches of {old_size}"
-    if old_world != 1:
+    if old_world not in (None, 1):
         done += f" on each of {old_world} processes"
-    now = [f"data.batch_size is {batch_size}"] if old_size != batch_size else []
-    now += [f"it runs on {world_size} processes"] if old_world != world_size else []
+    now = [f"data.batch_size is {batch_size}"] if size_changed else []
+    now += [f"it runs on {world_size} process{'es' if world_size != 1 else ''}"] * world_changed
+    on = f" on {old_world} process{'es' if old_world != 1 else ''}" if world_changed else ""
     raise DataError(
         f"the checkpoint was written in the middle of an epoch ({done}, "
-        f"{position.get('samples_done', '?')} samples), but {' and '.join(now)} now, which cut "
-        f"the rest of that epoch into other batches: resume with data.batch_size={old_size}"
-        f"{f' on {old_world} processes' if old_world != world_size else ''}, or from a "
-        "checkpoint written at the end of an epoch."
+        f"{position.get('samples_done', '?')} samples done), but {' and '.join(now)} now, which "
+        f"would cut the rest of that epoch into other batches and skip or repeat samples: resume "
+        f"with data.batch_size={old_size}{on}, or from a checkpoint written at the end of an epoch."
     )
