@@ -23,6 +23,7 @@ fractions, rows added or removed, rows reordered) and how to go on on purpose.
 from __future__ import annotations
 
 import hashlib
+import math
 import shlex
 from collections import Counter
 from collections.abc import Iterable
@@ -34,13 +35,11 @@ import torch
 from trainkit.errors import DataError
 
 
-def key_of(data: bytes) -> int:
-    """A sample's hash: 8 bytes of BLAKE2b as a signed int64 (what a torch tensor holds)."""
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
-
-
-def keys_of(items: Iterable[bytes]) -> torch.Tensor:
-    return torch.tensor([key_of(item) for item in items], dtype=torch.int64)
+def keys_of(items: Iterable[bytes | memoryview | np.ndarray]) -> torch.Tensor:
+    """Per-sample hashes: 8 bytes of BLAKE2b of each item, as int64 (what a tensor holds)."""
+    blake2b = hashlib.blake2b
+    raw = b"".join(blake2b(item, digest_size=8).digest() for item in items)
+    return torch.from_numpy(np.frombuffer(raw, dtype="<i8").astype(np.int64))
 
 
 def text_keys(texts: Iterable[str], labels: Iterable[str]) -> torch.Tensor:
@@ -56,10 +55,15 @@ def row_keys(rows: Iterable[list[str]]) -> torch.Tensor:
     return keys_of("\x1f".join(row).encode("utf-8", "surrogatepass") for row in rows)
 
 
-def tensor_keys(*tensors: torch.Tensor) -> torch.Tensor:
+def tensor_keys(*tensors: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     """Per-row hashes of tensors of equal length (row i of each, as bytes)."""
-    parts = [np.ascontiguousarray(t.numpy()).reshape(len(t), -1).view(np.uint8) for t in tensors]
-    return keys_of(b"".join(p[i].tobytes() for p in parts) for i in range(len(tensors[0])))
+    flat = [t.detach().cpu().contiguous().reshape(len(t), math.prod(t.shape[1:])) for t in tensors]
+    parts = [t.view(torch.uint8).numpy() for t in flat]  # any dtype, as its bytes
+    keys = [torch.zeros(0, dtype=torch.int64)]
+    for start in range(0, len(tensors[0]), chunk):  # one row of bytes per sample, a chunk at once
+        rows = np.concatenate([p[start : start + chunk] for p in parts], axis=1)
+        keys.append(keys_of(rows))
+    return torch.cat(keys)
 
 
 def digest(keys: torch.Tensor) -> str:
