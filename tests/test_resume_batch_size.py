@@ -56,8 +56,10 @@ def test_the_same_batch_size_or_an_epochs_end_resumes() -> None:
     rest = first_batches(32, {"position": position(32)})
     assert len(rest) == len(full) - 5
     assert all(torch.equal(a, b) for a, b in zip(full[5:], rest, strict=True))
-    # at an epoch's end a new epoch starts: any batch size cuts it afresh
+    # at an epoch's start or end (the batch-size finder's checkpoint: 0 done) any batch size
+    # cuts the epoch afresh
     assert len(first_batches(64, {"position": position(32, done=10)})) == 20
+    assert len(first_batches(64, {"position": position(32, done=0)})) == 20
     # a checkpoint written before batch sizes were recorded resumes as before
     old = {"batches_done": 5, "epoch_batches": 10}
     assert len(first_batches(32, {"position": old})) == len(full) - 5

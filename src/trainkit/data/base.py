@@ -213,7 +213,7 @@ class InMemoryDataModule(L.LightningDataModule):
         loader = self._loader("train", shuffle=self.shuffle, drop_last=self.drop_last)
         position, self._resume_position = self._resume_position, {}
         done = position.get("batches_done", 0)
-        if done < position.get("epoch_batches", 0):  # an epoch's end starts a new one
+        if 0 < done < position.get("epoch_batches", 0):  # an epoch's end starts a new one
             check_position(position, self.batch_size, loader.sampler.world_size)
             loader.sampler.skip = done
         return loader
