@@ -120,8 +120,7 @@ def check(
         changed = [f"data.{k}={new[k]:g} (the run's: {old[k]:g})" for k in keys if old[k] != new[k]]
         what = (
             f"{' and '.join(changed)} {'carves' if len(changed) == 1 else 'carve'} other splits "
-            f"than the run's, so its test split would "
-            f"hold training {unit}"
+            f"than the run's, so its test split would hold training {unit}"
         )
         fix = f"resume or evaluate with {' '.join(f'data.{k}={old[k]:g}' for k in keys)}"
         extra = " ".join(f"data.{k}={new[k]:g}" for k in keys if old[k] != new[k])
@@ -185,8 +184,3 @@ def describe_source(old: dict[str, Any], new: dict[str, Any]) -> str:
     name = new.get("dataset", "the data")
     differ = [f"{k} {new.get(k)} now, {old.get(k)} then" for k in new if new.get(k) != old.get(k)]
     return f"{name} ({'; '.join(differ)})" if differ else name
-
-
-def file_entry(key: str, path: object, data: bytes, rows: int) -> dict[str, Any]:
-    """A file of the source: the setting that named it, its path, sha256 and rows."""
-    return {"key": key, "path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "rows": rows}
