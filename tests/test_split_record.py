@@ -228,3 +228,21 @@ def test_a_subclass_that_records_nothing_gets_its_tensors_hashed() -> None:
             restored(Plain, state)
     finally:
         Plain.values = torch.arange(40.0)
+
+
+def test_a_deliberate_new_test_set_keeps_the_models_class_map_and_vocabulary(tmp_path) -> None:
+    """eval.py with data=...: the model's class map and vocabulary, a split carved afresh."""
+    rows = random_rows(100, seed=1)
+    data = write_csv(tmp_path / "d.csv", rows)
+    state = restored(lambda: text_module(data), {}).state_dict()
+    other = write_csv(tmp_path / "other.csv", [r.replace(",a", ",c") for r in rows[::-1]][:80])
+    dm = text_module(other)
+    dm.load_fitted(state)
+    with pytest.raises(DataError, match=r"the label\(s\) \['c'\], which the checkpoint's model"):
+        dm.setup()
+    write_csv(other, [*rows[::-1], "apple pear pear,b"])  # reordered, a row and a word more
+    dm = text_module(other)
+    dm.load_fitted(state)
+    dm.setup()
+    assert dm.fitted == state["fitted"]  # class names, vocabulary ("pear" not in it)
+    assert dm.split_record["content"] != state["split_record"]["content"]

@@ -196,6 +196,12 @@ class InMemoryDataModule(L.LightningDataModule):
             )
         self.fitted = dict(fitted)
 
+    def load_fitted(self, state_dict: dict[str, Any]) -> None:
+        """Only what a checkpoint's model learned of its data (class map, vocabulary,
+        normalisation), before `setup`: for a deliberate new test set (eval.py with data=...),
+        read as the model was trained but carved afresh, not checked against the run's split."""
+        self.fitted = dict(state_dict.get("fitted") or {})
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
             splits = self.load_splits()
