@@ -11,28 +11,34 @@ What a DataModule learns from its training split - class names and their order, 
 normalisation statistics - goes into `self.fitted` (plain lists and numbers). Lightning saves it
 in every checkpoint (`state_dict`); a resumed run and eval.py hand it back (`load_state_dict`)
 before `setup`, so the data is prepared exactly as the model was trained on it, or a mismatch
-(a label the model never saw) stops with one sentence.
+(a label the model never saw) stops with one sentence. What identifies the splits (the data's
+fingerprint, seed, fractions, each split's membership: see split_record.py) is kept beside it and
+checked the same way: a resume or eval.py rebuilds the run's splits, or stops with one sentence.
 
 To add a dataset: subclass `InMemoryDataModule`, implement `load_splits()` (return a dict of
 split name -> tuple of tensors, preprocessed with statistics of the training split only, kept
 in `self.fitted`) and `dims` (what the model needs to know: input shape, number of classes, ...).
+Optionally call `self.record_splits(...)` from `load_splits` with each split's per-sample hashes
+of the raw data and override `source()`; else the split record hashes the returned tensors' rows.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torch.utils.data.distributed import DistributedSampler
 
-from trainkit.budget import num_batches
 from trainkit.config import check_positive_int, check_workers
+from trainkit.data import split_record
+from trainkit.data.batches import BatchIndexSampler, TensorBatches, check_position
 from trainkit.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 MID_EPOCH_WARNING = "You're resuming from a checkpoint that ended before the epoch ended"
 
@@ -49,80 +55,12 @@ def download_error(
     )
 
 
-class TensorBatches(Dataset):
-    """Tensors indexed a whole batch at a time: `ds[idx]` returns `(t[idx] for t in tensors)`."""
-
-    def __init__(self, *tensors: torch.Tensor) -> None:
-        sizes = {len(t) for t in tensors}
-        if len(sizes) != 1:
-            raise ValueError(f"tensors of different lengths: {sorted(sizes)}")
-        self.tensors = tensors
-
-    def __len__(self) -> int:
-        return len(self.tensors[0])
-
-    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        # index_select copies whole rows; t[idx] copies element by element (100x slower on images)
-        return tuple(t.index_select(0, idx) for t in self.tensors)
-
-
-class BatchIndexSampler(DistributedSampler[torch.Tensor]):
-    """Yields one index tensor per batch; the order of epoch `e` depends only on (seed, e).
-
-    Under a distributed strategy it behaves like DistributedSampler + BatchSampler: each of the
-    `world_size` processes takes every `world_size`-th index of the same permutation, then cuts
-    its share into batches. Training shares are padded by wrapping around to ceil(n / world_size)
-    each (DDP needs the same number of iterations on every process); evaluation shares are not
-    (`pad=False`): every sample is evaluated exactly once, as on one device.
-
-    It is a DistributedSampler (one that shards itself) so that Lightning, whose
-    `use_distributed_sampler=True` wraps any other sampler, leaves it alone: wrapped, it was
-    sharded twice and each of 2 processes saw a quarter of the data.
-    """
-
-    def __init__(
-        self, n: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int = 0
-    ) -> None:
-        super().__init__(range(n), num_replicas=1, rank=0, shuffle=shuffle, seed=seed)
-        self.n, self.batch_size, self.drop_last = n, batch_size, drop_last
-        self.pad = True
-        self.skip = 0  # batches to leave out of the next epoch (a resume mid-epoch)
-
-    def set_distributed(self, rank: int, world_size: int, pad: bool = True) -> None:
-        """This process's share: rank `rank` of `world_size`; `pad=False` for evaluation (a
-        share too small to be non-empty everywhere is still padded: every process must log)."""
-        self.rank, self.num_replicas = rank, world_size
-        self.pad = pad or self.n < world_size
-
-    @property
-    def world_size(self) -> int:
-        return self.num_replicas
-
-    @property
-    def samples_per_rank(self) -> int:
-        if self.pad:
-            return math.ceil(self.n / self.world_size)
-        return len(range(self.rank, self.n, self.world_size))
-
-    def __len__(self) -> int:
-        return num_batches(self.samples_per_rank, self.batch_size, self.drop_last)
-
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.n, generator=g)
-        else:
-            order = torch.arange(self.n)
-        if self.world_size > 1:
-            padded = self.samples_per_rank * self.world_size if self.pad else self.n
-            order = order.repeat(math.ceil(padded / self.n))[:padded][self.rank :: self.world_size]
-        batches = order[: len(self) * self.batch_size].split(self.batch_size)
-        skip, self.skip = self.skip, 0
-        yield from batches[skip:]
-
-
 class InMemoryDataModule(L.LightningDataModule):
     """Base class: splits held as tensors, batches sliced from them. Subclasses load the data."""
+
+    config: str | None = None  # its config, conf/data/<config>.yaml (named in messages)
+    unit = "samples"  # what a sample is called in messages: rows, images, ...
+    keep_sample_hashes = False  # True for a user's files: checkpoints then count rows added
 
     def __init__(
         self,
@@ -156,6 +94,10 @@ class InMemoryDataModule(L.LightningDataModule):
         self.fitted: dict[str, Any] = {}  # learned from the training split (see the docstring)
         self._resume_position: dict[str, int] = {}  # of a checkpoint, for the next train epoch
         self.report: dict[str, Any] = {}  # anything worth recording in metrics.json ("data_report")
+        self.split_record: dict[str, Any] | None = None  # what identifies the splits (setup)
+        self.sample_hashes: torch.Tensor | None = None  # per sample, in the splits' order
+        self._restored_record: dict[str, Any] = {}  # a checkpoint's, to compare (state_dict)
+        self._said: set[str] = set()
         self.eval_split = "test"  # what test_dataloader() serves (eval.py: split=val, ...)
 
     # -- to implement ------------------------------------------------------------------------
@@ -168,17 +110,61 @@ class InMemoryDataModule(L.LightningDataModule):
         """Keyword arguments the model is built with (input shape, number of classes, ...)."""
         raise NotImplementedError
 
+    def source(self) -> dict[str, Any]:
+        """What the data comes from, for the split record: the sha256 of a user's files, or a
+        built-in dataset's name and version (a generator's parameters)."""
+        return {"dataset": f"{type(self).__module__}.{type(self).__qualname__}"}
+
+    def record_splits(self, hashes: dict[str, torch.Tensor]) -> None:
+        """Record the splits, given {split: per-sample hashes in its order} (split_record.py),
+        and check them against a checkpoint's record: call it as soon as the splits are carved,
+        before the training statistics, so that a changed file is what the user hears of."""
+        hashes = {n: hashes[n] for n in ("train", "val", "test") if n in hashes}
+        fractions = (self.val_fraction, self.test_fraction)
+        self.split_record = split_record.build(self.source(), self.seed, fractions, hashes)
+        self.sample_hashes = torch.cat(list(hashes.values()))
+        self.report["splits"] = self.split_record
+        self._check_record()
+
+    def _check_record(self) -> None:
+        old, new = self._restored_record.get("split_record"), self.split_record
+        if not old or new is None:
+            return
+        keys = self._restored_record.get("sample_hashes")
+        split_record.check(old, new, keys, self.sample_hashes, self.unit, self.config)
+        if old["source"] != new["source"]:
+            self._say_once(
+                f"the data's description differs from the checkpoint's "
+                f"({split_record.describe_source(old['source'], new['source'])}) but it holds the "
+                f"same {self.unit} in the same order: the run's splits are rebuilt exactly"
+            )
+
+    def _say_once(self, message: str) -> None:
+        """Log `message` once (a resume hands the checkpoint's state over more than once)."""
+        if message not in self._said:
+            self._said.add(message)
+            log.info(message)
+
     # -- Lightning hooks ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Saved by Lightning in every checkpoint: what the data learned from its training split,
-        and how far into its epoch the run is (the batches done, of how many)."""
+        what identifies its splits, and how far into its epoch the run is (the batches done, of
+        how many, of which batch size and number of processes)."""
         state: dict[str, Any] = {"fitted": self.fitted}
+        if self.split_record is not None:
+            state["split_record"] = self.split_record
+            if self.keep_sample_hashes:
+                state["sample_hashes"] = self.sample_hashes
         trainer = self.trainer
         if trainer is not None and trainer.training:
             done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            samples = done * self.batch_size * trainer.world_size
             state["position"] = {
                 "batches_done": done,
                 "epoch_batches": trainer.num_training_batches,
+                "batch_size": self.batch_size,
+                "world_size": trainer.world_size,
+                "samples_done": min(samples, len(self.splits["train"][0])),
             }
         return state
 
@@ -191,6 +177,14 @@ class InMemoryDataModule(L.LightningDataModule):
         self._resume_position = dict(state_dict.get("position") or {})
         if self._resume_position:
             warnings.filterwarnings("ignore", message=MID_EPOCH_WARNING)
+        keys = ("split_record", "sample_hashes")
+        self._restored_record = {k: state_dict[k] for k in keys if state_dict.get(k) is not None}
+        if state_dict and not self._restored_record:
+            self._say_once(
+                "the checkpoint holds no split record (written before trainkit kept one): its "
+                "splits are rebuilt from the data and seed given, unchecked"
+            )
+        self._check_record()
         fitted = state_dict.get("fitted") or {}
         if self.splits is not None and fitted and fitted != self.fitted:
             changed = sorted(
@@ -202,6 +196,12 @@ class InMemoryDataModule(L.LightningDataModule):
             )
         self.fitted = dict(fitted)
 
+    def load_fitted(self, state_dict: dict[str, Any]) -> None:
+        """Only what a checkpoint's model learned of its data (class map, vocabulary,
+        normalisation), before `setup`: for a deliberate new test set (eval.py with data=...),
+        read as the model was trained but carved afresh, not checked against the run's split."""
+        self.fitted = dict(state_dict.get("fitted") or {})
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
             splits = self.load_splits()
@@ -212,12 +212,15 @@ class InMemoryDataModule(L.LightningDataModule):
                         "use more data or change data.val_fraction / data.test_fraction."
                     )
             self.splits = splits
+            if self.split_record is None:  # a subclass that does not record its own
+                self.record_splits({n: split_record.tensor_keys(*t) for n, t in splits.items()})
 
     def train_dataloader(self) -> DataLoader:
         loader = self._loader("train", shuffle=self.shuffle, drop_last=self.drop_last)
         position, self._resume_position = self._resume_position, {}
         done = position.get("batches_done", 0)
-        if done < position.get("epoch_batches", 0):  # an epoch's end starts a new one
+        if 0 < done < position.get("epoch_batches", 0):  # an epoch's end starts a new one
+            check_position(position, self.batch_size, loader.sampler.world_size)
             loader.sampler.skip = done
         return loader
 

@@ -24,6 +24,7 @@ from trainkit.data.csv_files import (
     read_table,
     resolve_paths,
 )
+from trainkit.data.split_record import row_keys
 from trainkit.data.tabular import TabularRegressionDataModule
 from trainkit.data.text import TextDataModule
 from trainkit.errors import ConfigError, DataError
@@ -34,7 +35,13 @@ FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 class CSVOptions:
-    """How the files are read (the same settings for text and regression)."""
+    """How the files are read (the same settings for text and regression), and what identifies
+    what was read: each file's sha256 and a hash of each row, for the split record."""
+
+    unit = "rows"
+    keep_sample_hashes = True  # a checkpoint counts the rows added and removed since
+    files: list[dict]  # {"key": the data.<key> that named it, "path", "sha256", "rows"}
+    row_hashes: dict[str, torch.Tensor]  # data.<key> -> hashes of its rows, in file order
 
     def _csv_options(
         self, header: bool, delimiter: str, encoding: str, max_field_size: int
@@ -47,9 +54,16 @@ class CSVOptions:
 
     def read_files(self, value: object, key: str, example: str) -> Table:
         paths = resolve_paths(value, key, example)
-        return read_table(
+        table = read_table(
             paths, key, self.delimiter, self.encoding, self.header, self.max_field_size
         )
+        self.files = [f for f in getattr(self, "files", []) if f["key"] != key]
+        self.files += [{"key": key, **f} for f in table.files]
+        self.row_hashes = {**getattr(self, "row_hashes", {}), key: row_keys(table.rows)}
+        return table
+
+    def source(self) -> dict:
+        return {"files": list(self.files)}
 
 
 def to_floats(table: Table, index: int) -> list[float]:
@@ -94,6 +108,8 @@ class TextCSVDataModule(CSVOptions, TextDataModule):
     bag and predicts what is most likely with no words) and counted in the data report; a text
     column that is empty throughout is an error.
     """
+
+    config = "text_csv"
 
     def __init__(
         self,
@@ -183,6 +199,13 @@ class TextCSVDataModule(CSVOptions, TextDataModule):
         self._label_counts = Counter(labels)
         return corpus, classes
 
+    def corpus_hashes(self, corpus: dict, class_names: list[str]) -> dict[str, torch.Tensor]:
+        """Each row's hash (every field as read) for the split record."""
+        hashes = {"train": self.row_hashes["path"]}
+        if "test" in corpus:
+            hashes["test"] = self.row_hashes["test_path"]
+        return hashes
+
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
         try:
             return super().load_splits()
@@ -205,6 +228,8 @@ class RegressionCSVDataModule(CSVOptions, TabularRegressionDataModule):
     name or by position (0 = the first). Features and target are standardised with statistics of
     the training split only (see tabular.py).
     """
+
+    config = "regression_csv"
 
     def __init__(
         self,
@@ -256,3 +281,7 @@ class RegressionCSVDataModule(CSVOptions, TabularRegressionDataModule):
         # which overflows float32 beyond about 1e19
         x = torch.tensor(numbers[:-1], dtype=torch.float64).T.contiguous()
         return x, torch.tensor(numbers[-1], dtype=torch.float64)
+
+    def sample_keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each row's hash (every field as read), for the split record."""
+        return self.row_hashes["path"]

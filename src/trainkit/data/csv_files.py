@@ -11,9 +11,10 @@ from __future__ import annotations
 import codecs
 import csv
 import glob
+import hashlib
 import io
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainkit.errors import ConfigError, DataError
@@ -95,11 +96,13 @@ def resolve_paths(value: object, key: str, example: str) -> list[Path]:
 @dataclass
 class Table:
     """The rows of one or more files read as one, each row with the file and line it came from.
-    `header` holds the column names, or is None when the files have no header row."""
+    `header` holds the column names, or is None when the files have no header row; `files` the
+    path, sha256 of its bytes and number of rows of each file (what identifies the data)."""
 
     header: list[str] | None
     rows: list[list[str]]
     where: list[tuple[Path, int]]
+    files: list[dict] = field(default_factory=list)
 
     @property
     def width(self) -> int:
@@ -172,7 +175,10 @@ def read_table(
     """
     table = Table(header=None, rows=[], where=[])
     for path in paths:
-        names, rows, lines = read_file(path, key, delimiter, encoding, header, max_field_size)
+        names, rows, lines, sha256 = read_file(
+            path, key, delimiter, encoding, header, max_field_size
+        )
+        table.files.append({"path": str(path), "sha256": sha256, "rows": len(rows)})
         if header:
             if names is None:
                 raise DataError(f"CSV file {path} is empty; it needs a header row and data rows.")
@@ -208,9 +214,9 @@ def read_table(
 
 def read_file(
     path: Path, key: str, delimiter: str, encoding: str, header: bool, max_field_size: int
-) -> tuple[list[str] | None, list[list[str]], list[int]]:
-    """(header names or None, rows, the line where each row starts) of one file."""
-    text = decode(path, key, encoding)
+) -> tuple[list[str] | None, list[list[str]], list[int], str]:
+    """(header names or None, rows, the line where each row starts, sha256) of one file."""
+    text, sha256 = decode(path, key, encoding)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     names, rows, lines = None, [], []
     with field_size_limit(max_field_size):
@@ -243,11 +249,12 @@ def read_file(
                     f"and {i}); rename one so that a setting names one column."
                 )
             seen[name] = i
-    return names, rows, lines
+    return names, rows, lines, sha256
 
 
-def decode(path: Path, key: str, encoding: str) -> str:
-    """The file's text; an unreadable file or an undecodable byte is one sentence."""
+def decode(path: Path, key: str, encoding: str) -> tuple[str, str]:
+    """The file's text and the sha256 of its bytes (read once); an unreadable file or an
+    undecodable byte is one sentence."""
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -261,7 +268,7 @@ def decode(path: Path, key: str, encoding: str) -> str:
             f"{encoding}; it is UTF-8 text: set data.encoding=utf-8."
         )
     try:
-        return raw.decode(encoding)
+        return raw.decode(encoding), hashlib.sha256(raw).hexdigest()
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
         hint = "set data.encoding (e.g. latin-1 or cp1252) or convert the file to UTF-8"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from trainkit.data.base import InMemoryDataModule, split_indices
+from trainkit.data.split_record import tensor_keys
 
 
 class DigitsDataModule(InMemoryDataModule):
@@ -15,6 +16,16 @@ class DigitsDataModule(InMemoryDataModule):
     """
 
     class_names = [str(d) for d in range(10)]
+    config = "digits"
+    unit = "images"
+
+    def source(self) -> dict:
+        import sklearn
+
+        return {
+            "dataset": "scikit-learn's digits",
+            "version": f"scikit-learn {sklearn.__version__}",
+        }
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
         from sklearn.datasets import load_digits
@@ -23,6 +34,8 @@ class DigitsDataModule(InMemoryDataModule):
         x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
         y = torch.tensor(digits.target, dtype=torch.long)
         idx = split_indices(len(y), self.val_fraction, self.test_fraction, self.seed, y.tolist())
+        keys = tensor_keys(x, y)
+        self.record_splits({name: keys[i] for name, i in idx.items()})
         if "mean" not in self.fitted:
             train = x[idx["train"]]
             self.fitted.update(mean=float(train.mean()), std=float(train.std()))

@@ -13,14 +13,18 @@ batches themselves are the same.
 Either way every file is decoded once at set-up (by the workers, in parallel): a bad file stops
 the run before training, in one sentence naming it, or with `skip_bad_files` is left out and
 listed in the log and metrics.json. That pass also gives the normalisation statistics: exact,
-from every image of the training split and nothing else.
+from every image of the training split and nothing else; the sha256 of every file (for the split
+record: see trainkit.data.split_record); and how files of other modes were converted (16-bit grey
+scaled, alpha composited on white, EXIF rotation applied: see image_files.py), said in one line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,7 @@ from trainkit.data.image_files import (
     read_layout,
 )
 from trainkit.data.images import ImageDataModule, channel_histograms
+from trainkit.data.split_record import keys_of
 from trainkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,9 @@ log = logging.getLogger(__name__)
 
 class ImageFolderDataModule(ImageDataModule):
     """Images in class folders (see the module docstring); `dims` = input shape, num_classes."""
+
+    config, unit = "image_folder", "images"
+    keep_sample_hashes = True  # a checkpoint counts the images added and removed since
 
     def __init__(
         self,
@@ -61,6 +69,7 @@ class ImageFolderDataModule(ImageDataModule):
         self.streaming = False  # True: decoded batch by batch by the loader, not cached
         self.files = np.array([], dtype=bytes)  # every file, in split order: train, val, test
         self.shape: list[int] = []  # C, H, W
+        self.folder: dict = {}  # the folder as the split record's source: path, sha256, images
 
     @property
     def size(self) -> tuple[int, int]:
@@ -100,13 +109,16 @@ class ImageFolderDataModule(ImageDataModule):
         split_of = np.array([s for s, _, _ in items], dtype=object)
         self.shape = [self.pick_channels(), *size]
         self.choose_storage(root)
-        images, hist, ok = self.decode_all(labels, torch.from_numpy(split_of == "train"))
+        images, hist, sha256 = self.decode_all(labels, torch.from_numpy(split_of == "train"))
         if not self.streaming:  # the workers' part is done: slicing from memory needs none
             self.num_workers = 0
+        ok = torch.tensor([bool(s) for s in sha256], dtype=torch.bool)
         if not ok.all():  # only with skip_bad_files (else decode_all raised)
             keep = ok.numpy()
             self.files, labels, split_of = self.files[keep], labels[ok], split_of[keep]
             images = None if images is None else images.index_select(0, ok.nonzero()[:, 0])
+            sha256 = [s for s in sha256 if s]
+        self.record_folder(root, names, labels, split_of, sha256)
         self.fit_images(None, names, str(root), hist=hist)
 
         order = list(dict.fromkeys(split_of))  # train, val, test: consecutive rows
@@ -119,6 +131,31 @@ class ImageFolderDataModule(ImageDataModule):
             for s, (_, y) in splits.items()
         }
         return splits
+
+    def record_folder(
+        self, root: Path, names: list[str], labels: torch.Tensor, split_of: np.ndarray, sha256: list
+    ) -> None:
+        """The split record: each image hashed by its bytes and class; the folder by its files'
+        paths (relative to it) and sha256."""
+        keys = keys_of(
+            f"{s}\x1f{names[y]}".encode() for s, y in zip(sha256, labels.tolist(), strict=True)
+        )
+        listing = sorted(
+            f"{os.path.relpath(os.fsdecode(f), root)}\t{s}\n"
+            for f, s in zip(self.files, sha256, strict=True)
+        )
+        self.folder = {
+            "key": "path",
+            "path": str(root),
+            "sha256": hashlib.sha256("".join(listing).encode("utf-8", "surrogatepass")).hexdigest(),
+            "rows": len(listing),
+        }
+        self.record_splits(
+            {s: keys[torch.from_numpy(split_of == s)] for s in dict.fromkeys(split_of)}
+        )
+
+    def source(self) -> dict:
+        return {"files": [self.folder]}
 
     def carve(self, root: Path, layout: dict) -> tuple[list[str], list[tuple[str, str, int]]]:
         """Class names, and (split, file, label) of every image, train first: the split folders,
@@ -181,8 +218,9 @@ class ImageFolderDataModule(ImageDataModule):
 
     def decode_all(self, labels: torch.Tensor, train: torch.Tensor) -> tuple:
         """Every file once, by the workers: (the images when cached else None, the channel
-        histograms of the `train` rows, which files are readable); a bad file raises unless
-        skip_bad_files, which lists them in the log and the report."""
+        histograms of the `train` rows, each file's sha256, "" for an unreadable one); a bad
+        file raises unless skip_bad_files, which lists them in the log and the report. The
+        conversions of files of other modes are said in one line (and in the report)."""
         c, size = self.shape[0], self.size
         dataset = FileBatches(self.files, labels, size, c, check=True)
         chunks = torch.arange(len(dataset)).split(CHECK_CHUNK)
@@ -190,14 +228,18 @@ class ImageFolderDataModule(ImageDataModule):
         images = None if self.streaming else torch.empty(len(dataset), c, *size, dtype=torch.uint8)
         hist = torch.zeros(c, 256, dtype=torch.long)
         ok = torch.ones(len(dataset), dtype=torch.bool)
-        for rows, (x, _, errors) in zip(chunks, loader, strict=True):
-            for row, why in errors:
-                if not self.skip_bad_files:
+        sha256, conversions = [], Counter()
+        for rows, (x, _, files) in zip(chunks, loader, strict=True):
+            for row, (digest, notes, why) in enumerate(files):
+                conversions.update(notes)
+                sha256.append("" if why else digest)
+                if why and not self.skip_bad_files:
                     raise bad_file(os.fsdecode(self.files[rows[row]]), why)
-                ok[rows[row]] = False
+                ok[rows[row]] = not why
             if images is not None:  # (slices and index_select copy rows, not single bytes)
                 images[rows[0] : rows[-1] + 1] = x
             hist += channel_histograms(x.index_select(0, (ok[rows] & train[rows]).nonzero()[:, 0]))
+        self.say_conversions(conversions)
         skipped = sorted(os.fsdecode(f) for f in self.files[~ok.numpy()])
         if self.skip_bad_files:
             self.report["skipped_files"] = skipped
@@ -205,7 +247,16 @@ class ImageFolderDataModule(ImageDataModule):
             more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
             listed = ", ".join(skipped[:10]) + more
             log.warning("left out %d unreadable image files: %s", len(skipped), listed)
-        return images, hist, ok
+        return images, hist, sha256
+
+    def say_conversions(self, conversions: Counter) -> None:
+        """One line for the files that were not already in the mode the model gets."""
+        if not conversions:
+            return
+        self.report["converted"] = dict(conversions)
+        target = "grey (1 channel)" if self.shape[0] == 1 else "RGB"
+        done = ", ".join(f"{n} {what}" for what, n in sorted(conversions.items()))
+        log.info("%s: converted to %s: %s", self.path, target, done)
 
     def make_dataset(self, split: str) -> Dataset:
         if not self.streaming:

@@ -83,6 +83,8 @@ def read_folder(folder: Path, label: int) -> tuple[list[str], list[int]]:
 class IMDBDataModule(TextDataModule):
     """aclImdb v1 as a bag of unigrams + hashed bigrams (see text.py and conf/data/imdb.yaml)."""
 
+    config, unit = "imdb", "reviews"
+
     def __init__(
         self, data_dir: str = "data", download: bool = False, val_fraction: float = 0.1, **kwargs
     ) -> None:
@@ -93,6 +95,10 @@ class IMDBDataModule(TextDataModule):
     @property
     def folder(self) -> Path:
         return self.data_dir / "aclImdb"
+
+    def source(self) -> dict:
+        """The release (its tarball's md5); the reviews themselves are hashed one by one."""
+        return {"dataset": "IMDB (aclImdb v1)", "release_md5": MD5}
 
     def prepare_data(self) -> None:
         """Find the reviews; extract or download them when needed (one process only)."""

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from trainkit.data.base import InMemoryDataModule, split_indices
+from trainkit.data.split_record import tensor_keys
 from trainkit.errors import DataError
 
 
@@ -31,6 +32,8 @@ class TabularRegressionDataModule(InMemoryDataModule):
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
         x, y = self.load_arrays()
         idx = split_indices(len(y), self.val_fraction, self.test_fraction, self.seed)
+        keys = self.sample_keys(x, y)
+        self.record_splits({name: keys[i] for name, i in idx.items()})
         if "target_mean" not in self.fitted:  # else: the checkpoint's statistics
             self.fitted.update(self.training_statistics(x[idx["train"]], y[idx["train"]]))
         f = self.fitted
@@ -42,6 +45,10 @@ class TabularRegressionDataModule(InMemoryDataModule):
         x = (x - torch.tensor(f["feature_mean"])) / torch.tensor(f["feature_std"])
         y = (y - f["target_mean"]) / f["target_std"]
         return {name: (x[i].float(), y[i].float()) for name, i in idx.items()}
+
+    def sample_keys(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sample hashes for the split record (split_record.py): of the values, by default."""
+        return tensor_keys(x, y)
 
     def training_statistics(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
         """Mean and std of the training split's features and target (0 and 1 for what is not
@@ -78,6 +85,8 @@ class LinearDataModule(TabularRegressionDataModule):
     """y = slope * x + intercept + noise * N(0, 1), with x ~ U(-1, 1). Not standardised, so a
     linear model's weight and bias are directly the slope and the intercept."""
 
+    config = "linear"
+
     def __init__(
         self,
         n_samples: int = 1000,
@@ -88,6 +97,11 @@ class LinearDataModule(TabularRegressionDataModule):
     ) -> None:
         super().__init__(standardize=False, standardize_target=False, **loader)
         self.n_samples, self.slope, self.intercept, self.noise = n_samples, slope, intercept, noise
+
+    def source(self) -> dict:
+        """Generated from the seed (recorded beside it) and these parameters."""
+        names = ("n_samples", "slope", "intercept", "noise")
+        return {"dataset": "linear (generated)", **{k: getattr(self, k) for k in names}}
 
     def load_arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed(self.seed)
@@ -103,6 +117,16 @@ class LinearDataModule(TabularRegressionDataModule):
 class DiabetesDataModule(TabularRegressionDataModule):
     """scikit-learn's diabetes table (Efron et al. 2004): 442 patients, 10 baseline features,
     a quantitative measure of disease progression one year later. Bundled with scikit-learn."""
+
+    config = "diabetes"
+
+    def source(self) -> dict:
+        import sklearn
+
+        return {
+            "dataset": "scikit-learn's diabetes",
+            "version": f"scikit-learn {sklearn.__version__}",
+        }
 
     def load_arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
         from sklearn.datasets import load_diabetes

@@ -24,7 +24,9 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from trainkit.data.base import InMemoryDataModule, TensorBatches, split_indices
+from trainkit.data.base import InMemoryDataModule, split_indices
+from trainkit.data.batches import TensorBatches
+from trainkit.data.split_record import text_keys
 from trainkit.errors import ConfigError, DataError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -190,7 +192,7 @@ class TextDataModule(InMemoryDataModule):
         """{split: (texts, label ids)}: the documents of each split before tokenizing, exactly
         the split the model trains and is tested on (for baselines, inspection)."""
         corpus, class_names = self.load_corpus()
-        corpus = self._carve_missing_splits(corpus)
+        corpus = self._carve_missing_splits(corpus, self.corpus_hashes(corpus, class_names))
         if "class_names" in self.fitted:  # the checkpoint's classes, in its order
             return relabel(corpus, class_names, self.fitted["class_names"])
         self.fitted["class_names"] = list(class_names)
@@ -241,15 +243,27 @@ class TextDataModule(InMemoryDataModule):
         idf[0] = 0.0
         return idf
 
-    def _carve_missing_splits(self, corpus: dict) -> dict:
+    def corpus_hashes(self, corpus: dict, class_names: list[str]) -> dict[str, torch.Tensor]:
+        """{split of the corpus: a hash of each document (its text and label name)} for the
+        split record (split_record.py)."""
+        return {
+            name: text_keys(texts, [class_names[y] for y in labels])
+            for name, (texts, labels) in corpus.items()
+        }
+
+    def _carve_missing_splits(self, corpus: dict, hashes: dict[str, torch.Tensor]) -> dict:
+        """The corpus with val / test carved from its training texts where it has none (and
+        the splits recorded, with each document's hash from `hashes`)."""
         texts, labels = corpus["train"]
         val_frac = 0.0 if "val" in corpus else self.val_fraction
         test_frac = 0.0 if "test" in corpus else self.test_fraction
         idx = split_indices(len(labels), val_frac, test_frac, self.seed, stratify=labels)
-        out = dict(corpus)
+        out, keys = dict(corpus), dict(hashes)
         for name, ids in idx.items():
             if name == "train" or name not in corpus:
                 out[name] = ([texts[i] for i in ids], [labels[i] for i in ids])
+                keys[name] = hashes["train"][ids]
+        self.record_splits(keys)
         return out
 
     def _to_tensors(self, docs: list[list[str]], labels: list[int]) -> tuple[torch.Tensor, ...]:
@@ -286,11 +300,17 @@ class TextDataModule(InMemoryDataModule):
 class SyntheticTextDataModule(TextDataModule):
     """A generated sentiment corpus (synthetic, not real text): see synthetic_text.py."""
 
+    config, unit = "synthetic_text", "reviews"
+
     def __init__(self, n_samples: int = 6000, **kwargs) -> None:
         super().__init__(**kwargs)
         if n_samples < 10:
             raise ConfigError(f"data.n_samples must be at least 10, got {n_samples}.")
         self.n_samples = n_samples
+
+    def source(self) -> dict:
+        """Generated from the seed (recorded beside it) and the number of reviews."""
+        return {"dataset": "synthetic_text (generated)", "n_samples": self.n_samples}
 
     def load_corpus(self):
         from trainkit.data.synthetic_text import generate_reviews

@@ -15,6 +15,7 @@ import torch
 
 from trainkit.data.base import download_error, split_indices
 from trainkit.data.images import ImageDataModule
+from trainkit.data.split_record import tensor_keys
 from trainkit.errors import DataError
 
 OFFLINE = "or train offline now with data=digits"
@@ -60,6 +61,7 @@ class TorchvisionImageDataModule(ImageDataModule):
     name: str  # shown in messages, e.g. "MNIST"
     config: str  # the data config, e.g. "mnist"
     how_to_place: str  # the manual alternative to data.download=true
+    unit = "images"
 
     def __init__(
         self, data_dir: str = "data", download: bool = False, val_fraction: float = 0.1, **kwargs
@@ -88,6 +90,12 @@ class TorchvisionImageDataModule(ImageDataModule):
     def read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """uint8 images (N, C, H, W), long labels (N,) and class names of one official split."""
         raise NotImplementedError
+
+    def source(self) -> dict:
+        """The dataset and the torchvision that read it (the images are hashed one by one)."""
+        import torchvision
+
+        return {"dataset": self.name, "reader": f"torchvision {torchvision.__version__}"}
 
     def missing_files(self) -> list[str]:
         return [f for f in self.required if not (self.folder / f).is_file()]
@@ -144,6 +152,10 @@ class TorchvisionImageDataModule(ImageDataModule):
             )
         idx = split_indices(len(y), self.val_fraction, 0.0, self.seed, stratify=y.tolist())
         train, val = torch.tensor(idx["train"]), torch.tensor(idx["val"], dtype=torch.long)
+        keys = tensor_keys(x, y)
+        self.record_splits(
+            {"train": keys[train], "val": keys[val], "test": tensor_keys(x_test, y_test)}
+        )
         self.fit_images(x[train], class_names, self.name)
         return {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x_test, y_test)}
 
@@ -225,6 +237,10 @@ class CIFAR10DataModule(TorchvisionImageDataModule):
     @property
     def required(self) -> list[str]:
         return [f for f, _ in self.checksums]
+
+    def source(self) -> dict:
+        """The dataset and its files' md5, which torchvision checks as it reads them."""
+        return {"dataset": self.name, "md5": dict(self.checksums)}
 
     def explain_read_error(self) -> None:
         # torchvision md5-checks every file itself when it reads them: only name the culprit
