@@ -133,7 +133,11 @@ class Context:
     def own_project(self) -> Path:
         """The README's own model and own dataset, code and configs, in a project folder."""
         files = {"my_project/models.py": "# my_project/models.py",
+                 "my_project/data.py": "# my_project/data.py",
+                 "my_project/callbacks.py": "# my_project/callbacks.py",
+                 "my_project/loggers.py": "# my_project/loggers.py",
                  "my_conf/model/mlp.yaml": "# my_conf/model/mlp.yaml",
+                 "my_conf/data/mnist_plain.yaml": "# my_conf/data/mnist_plain.yaml",
                  "my_package/__init__.py": "class MyImages(",
                  "my_conf/data/my_images.yaml": "_target_: my_package.MyImages"}  # fmt: skip
         for name, text in files.items():
@@ -183,6 +187,24 @@ def own_dataset(cmd: str, ctx: Context) -> str:
     torch.save((x, y), ctx.tmp / "data" / "my_images.pt")
     project = ctx.own_project()
     return f"PYTHONPATH={project} {cmd} hydra.searchpath=[file://{project}/my_conf]"
+
+
+def mnist_files(cmd: str, ctx: Context) -> str:
+    """The guide's plain MNIST DataModule reads MNIST's IDX files from ${paths.data_dir}/MNIST/raw
+    (torchvision downloads them only when they are missing): 200 + 50 small random ones."""
+    import struct
+
+    raw = ctx.tmp / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(0)
+    for prefix, n in (("train", 200), ("t10k", 50)):
+        pixels = bytes(rng.randrange(256) for _ in range(n * 28 * 28))
+        labels = bytes(i % 10 for i in range(n))
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">4I", 2051, n, 28, 28) + pixels
+        )
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">2I", 2049, n) + labels)
+    return cmd
 
 
 # in every command that runs: pattern -> (match, command, context) -> what replaces it
@@ -262,7 +284,10 @@ RULES = [
     Rule(r"^python train\.py .*ckpt_path=", "run", "resumes to its max_epochs", SWEEP),
     Rule(r"^python train\.py .*val_check_interval=", "run", "50 iterations", BUDGET),
     Rule(r"^python train\.py .*debug=fast_dev_run", "run", "as shown", QUIET),
-    Rule(r"^(PYTHONPATH=\S+ )?python train\.py( |$)", "run", "2 batches, 1 epoch", SINGLE),
+    Rule(r"data=mnist_plain", "run", "the guide's MNIST DataModule on small IDX files", SINGLE,
+         prepare=mnist_files),
+    Rule(r"^((PYTHONPATH|WANDB_MODE)=\S+ )?python train\.py( |$)", "run", "2 batches, 1 epoch",
+         SINGLE),
     Rule(r"^python eval\.py ", "run", "", QUIET),
 ]
 # fmt: on

@@ -79,18 +79,25 @@ def test_eval_reads_changed_data_with_the_checkpoints_class_map(run_train, tmp_p
     args = ["model=text", "data=text_csv", f"data.path={data}", "data.min_freq=1"]
     summary, run_dir = run_train([*args, "trainer.max_epochs=3"], run_dir="run")
     assert summary["test"]["acc"] > 0.9
+    # evaluated as a deliberate new test set (data=...): read with the checkpoint's class map
+    new_set = [f"ckpt_path={run_dir}", *args[1:]]
     # the same rows, labels renamed so that their sorted order flips: the class ids would swap
     write_reviews(data, flip=True)
     with pytest.raises(DataError, match=r"the label\(s\) \['agood', 'zbad'\], which the"):
-        evaluate(make_cfg([f"ckpt_path={run_dir}"], tmp_path / "e1", "eval"))
+        evaluate(make_cfg(new_set, tmp_path / "e1", "eval"))
     # the same labels in another order in the file: read with the checkpoint's map, same score
     write_reviews(data)
     rows = list(csv.reader(data.open()))
     rows = [rows[0], *reversed(rows[1:])]
     with data.open("w", newline="") as f:
         csv.writer(f).writerows(rows)
-    cfg = make_cfg([f"ckpt_path={run_dir}", "predict=true"], tmp_path / "e2", "eval")
-    with open(evaluate(cfg)["predictions"]) as f:
+    # without data=..., the reordered file is refused: it would not rebuild the run's split
+    with pytest.raises(DataError, match=r"rows reordered"):
+        evaluate(make_cfg([f"ckpt_path={run_dir}"], tmp_path / "e3", "eval"))
+    cfg = make_cfg([*new_set, "predict=true"], tmp_path / "e2", "eval")
+    result = evaluate(cfg)
+    assert result["test_set"].startswith("a new test set")
+    with open(result["predictions"]) as f:
         predictions = list(csv.DictReader(f))
     assert set(predictions[0]) >= {"p_bad", "p_good"}
     right = sum(p["target"] == p["prediction"] for p in predictions) / len(predictions)
@@ -107,8 +114,9 @@ def test_eval_with_a_label_the_model_never_saw_is_one_sentence(run_train, tmp_pa
     args = ["model=text", "data=text_csv", f"data.path={data}", "trainer.max_epochs=1"]
     _, run_dir = run_train(args)
     write_reviews(data, extra_label="meh")
+    new_set = [f"ckpt_path={run_dir}", *args[1:3]]  # a deliberate new test set
     with pytest.raises(DataError, match=r"the label\(s\) \['meh'\], which the checkpoint's model"):
-        evaluate(make_cfg([f"ckpt_path={run_dir}"], tmp_path / "e", "eval"))
+        evaluate(make_cfg(new_set, tmp_path / "e", "eval"))
 
 
 def test_the_vocabulary_comes_from_the_checkpoint(run_train, tmp_path):
@@ -121,7 +129,8 @@ def test_the_vocabulary_comes_from_the_checkpoint(run_train, tmp_path):
     # new words everywhere: a vocabulary rebuilt from the file would give other ids (and sizes)
     text = data.read_text().replace("film", "movie").replace("number", "take")
     data.write_text(text)
-    result = evaluate(make_cfg([f"ckpt_path={run_dir}"], tmp_path / "e", "eval"))
+    new_set = [f"ckpt_path={run_dir}", *args[1:3]]  # a deliberate new test set
+    result = evaluate(make_cfg(new_set, tmp_path / "e", "eval"))
     assert result["metrics"]["test/acc"] > 0.9  # "wonderful" and "awful" keep their ids
 
 

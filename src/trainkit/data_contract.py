@@ -72,6 +72,12 @@ class DataModuleExtras(Protocol):
         """A regression target as predicted, back in the target's units (predictions CSV)."""
         ...
 
+    def load_fitted(self, state_dict: dict[str, Any]) -> None:
+        """Take only what a checkpoint's model learned of its data (class map, vocabulary,
+        normalisation) from the DataModule's state in a checkpoint, not its splits: for a
+        deliberate new test set (`eval.py data=...`)."""
+        ...
+
 
 class ModelExtras(Protocol):
     """What trainkit reads, when it is there, from a LightningModule (optional too)."""
@@ -111,6 +117,17 @@ def batch_size(datamodule: L.LightningDataModule) -> int | None:
     batch-size finder chose)."""
     value = _optional(datamodule, "batch_size")
     return value if isinstance(value, int) else None
+
+
+def restore_fitted(datamodule: L.LightningDataModule, checkpoint: Mapping[str, Any]) -> bool:
+    """Give the DataModule what the checkpoint's model learned of its data, without its split
+    (see DataModuleExtras.load_fitted); False when it has no such thing to take."""
+    load_fitted = _optional(datamodule, "load_fitted")
+    state = checkpoint.get(type(datamodule).__qualname__)
+    if not callable(load_fitted) or not state:
+        return False
+    load_fitted(state)
+    return True
 
 
 def to_target_units(datamodule: L.LightningDataModule, y: Any) -> Any:

@@ -49,7 +49,9 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
     wanted = {"seed": run.seed if cfg.seed is None else cfg.seed, "batch_size": cfg.batch_size}
     overrides = {k: v for k, v in wanted.items() if k in data_cfg and v is not None}
     datamodule: L.LightningDataModule = instantiate(OmegaConf.merge(data_cfg, overrides))
-    if not cfg.get("data"):
+    if cfg.get("data"):  # a new test set: read as the model was trained, carved afresh
+        data_contract.restore_fitted(datamodule, ckpt)
+    else:  # the run's own split, rebuilt and checked against the checkpoint's record
         restore_data_state(datamodule, ckpt)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -59,7 +61,16 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
     model.on_load_checkpoint(ckpt)  # as Lightning loads a checkpoint: the hook, then the weights
     model.load_state_dict(ckpt["state_dict"])
     trainer: L.Trainer = instantiate(cfg.trainer)
-    summary: dict[str, Any] = {"checkpoint": path, "split": cfg.split, "data": data_cfg._target_}
+    summary: dict[str, Any] = {
+        "checkpoint": path,
+        "split": cfg.split,
+        "data": data_cfg._target_,
+        "test_set": (
+            "a new test set (data=... on the command line), not the run's own split"
+            if cfg.get("data")
+            else "the run's own split"
+        ),
+    }
     if cfg.predict:
         if not is_overridden("predict_step", model, L.LightningModule):
             raise ConfigError(
