@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_script
+from helpers import CONF, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,3 +118,24 @@ def test_sweep_job_folders_are_named_by_their_swept_values(tmp_path, monkeypatch
     make_cfg(["optimizer.lr=0.008468008575248327", "model.dropout=0.5"], tmp_path)
     monkeypatch.setattr(sys, "argv", ["train.py", "-m", "optimizer.lr=0.008468008575248327"])
     assert job_label() == "lr=0.008468,dropout=0.5"
+
+
+def test_new_callbacks_and_loggers_are_added_with_hydras_plus():
+    """`+` is Hydra's "a new key, on purpose": a new entry of a group of named objects is never
+    refused; its arguments neither; a real typo still gets its hint."""
+    from trainkit.command_line import mistyped_key
+
+    def hint(*args: str) -> str | None:
+        return mistyped_key(list(args), CONF, "train")
+
+    assert hint("+callbacks.tp._target_=mypkg.MyCallback", "+callbacks.tp.out=x.json") is None
+    assert hint("+logger.csv._target_=lightning.pytorch.loggers.CSVLogger") is None
+    assert hint("callbacks.early_stopping=null", "logger.tensorboard=null") is None
+    assert "did you mean trainer.min_epochs=5 or trainer.max_epochs=5" in hint("+trainer.epochs=5")
+    typo = hint("+callbacks.early_stopping.patiance=3")
+    assert typo.startswith("+callbacks.early_stopping.patiance is not a setting; did you mean "
+                           "callbacks.early_stopping.patience=3")  # fmt: skip
+    assert hint("callbacks.tp._target_=mypkg.MyCallback") == (
+        "callbacks.tp is not in the config; to add it, write +callbacks.tp._target_=mypkg."
+        "MyCallback (Hydra's + adds a new key), and +callbacks.tp.<argument>=... for its arguments."
+    )

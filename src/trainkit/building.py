@@ -106,7 +106,7 @@ def build_all(cfg: DictConfig, group: str) -> list[Any]:
                 extra = f"'.[{package}]'" if package in EXTRAS else package
                 raise ConfigError(
                     f"{group}.{name} needs the {package} package, which is not installed: "
-                    f"pip install {'-e ' if package in EXTRAS else ''}{extra}"
+                    f"pip install {'-e ' if package in EXTRAS else ''}{extra}."
                 ) from err
             if isinstance(node, DictConfig) and "WandbLogger" in str(node.get("_target_")):
                 raise ConfigError(

@@ -234,9 +234,10 @@ class MetricsAxes(Callback):
                 _record_mlflow(logger, hparams, outcome)
             else:
                 logger.log_hyperparams(hparams)
-                if isinstance(logger, WandbLogger):
-                    logger.experiment.summary.update(outcome)
             logger.save()
+            if isinstance(logger, WandbLogger):  # the next job of a sweep gets a run of its own
+                logger.experiment.summary.update(outcome)
+                logger.experiment.finish()
 
 
 class _OnAxes:
