@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import QUIET, ROOT, make_cfg
+from helpers import QUIET, ROOT, make_cfg, run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
@@ -85,6 +85,12 @@ def test_own_model_gets_everything_trainkit_adds(own_project: Path):
         assert resumed[stage] == pytest.approx(three[stage], abs=1e-6), stage
     last = torch.load(resumed["last_model_path"], weights_only=False)
     assert last["hyper_parameters"]["hidden"] == 256  # its own arguments, from its config
+    # eval.py as a command, without PYTHONPATH: the checkpoint says where my_project was
+    assert last["trainkit"]["code_folders"] == [str(own_project.resolve())]
+    out = run_script([f"ckpt_path={own_project / 'straight'}"], own_project, script="eval.py")
+    assert out.returncode == 0, out.stderr[-2000:]
+    said = out.stdout + out.stderr
+    assert f"importing the run's own code from {own_project.resolve()}" in said
 
 
 def test_a_dimension_the_data_lacks_is_one_sentence(own_project: Path):

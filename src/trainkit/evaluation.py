@@ -22,10 +22,11 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit import data_contract
-from trainkit.budget import format_table
 from trainkit.building import build_model
+from trainkit.callbacks.budget_table import format_table
 from trainkit.callbacks.run_state import restore_data_state
 from trainkit.checkpoints import KEY, check_compatible, read_checkpoint, resolve_checkpoint
+from trainkit.code_folders import import_from
 from trainkit.errors import ConfigError
 from trainkit.run_files import split_metrics, write_json
 
@@ -41,6 +42,7 @@ def evaluate(cfg: DictConfig, path: str | None = None) -> dict[str, Any]:
         raise ConfigError(f"split must be train, val or test, got {cfg.split!r}.")
     ckpt = read_checkpoint(path)
     run = OmegaConf.create(ckpt[KEY]["config"])
+    import_from(ckpt[KEY].get("code_folders", []))  # your model and data, without PYTHONPATH
 
     # The data: the checkpoint's (same seed, same split, its learned state) unless data=... asks
     # for another dataset (of the same dimensions).

@@ -34,25 +34,28 @@ from __future__ import annotations
 import logging
 import math
 import time
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import (
-    CSVLogger,
     Logger,
-    MLFlowLogger,
     TensorBoardLogger,
-    WandbLogger,
 )
 from lightning.pytorch.utilities.data import extract_batch_size
 
+from trainkit.logger_kinds import (
+    EPOCH,
+    ITERATION,
+    raw_log_metrics,
+    record_settings,
+    run_outcome,
+    write_on_axis,
+)
 from trainkit.tensorboard_views import hparams_metrics, layout, write_hparams
 
 log = logging.getLogger(__name__)
-ITERATION, EPOCH = "iteration", "epoch"
 EPOCH_VAL_RULE = (
     "x = epoch e (counted from 1): the last validation that ran during epoch e; every "
     "validation is in the val/ curves, by iteration"
@@ -219,7 +222,6 @@ class MetricsAxes(Callback):
         """Give every attached logger the run's settings and outcome, in the form it keeps them:
         TensorBoard's HParams table, MLflow's params and tags, W&B's config and summary, the
         CSV logger's hparams.yaml."""
-        outcome = run_outcome(summary)
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.flush()
@@ -230,14 +232,9 @@ class MetricsAxes(Callback):
                                                        float(throughput))  # fmt: skip
                 shown = {t: points[t] for t in hparams_metrics(self.monitor, set(points))}
                 write_hparams(logger.log_dir, hparams, shown, name, status)
-            elif isinstance(logger, MLFlowLogger):
-                _record_mlflow(logger, hparams, outcome)
+                logger.save()
             else:
-                logger.log_hyperparams(hparams)
-            logger.save()
-            if isinstance(logger, WandbLogger):  # the next job of a sweep gets a run of its own
-                logger.experiment.summary.update(outcome)
-                logger.experiment.finish()
+                record_settings(logger, hparams, run_outcome(summary))
 
 
 class _OnAxes:
@@ -253,59 +250,6 @@ class _OnAxes:
         axis, x, values = self.axes.route(metrics)
         self.axes.write(self.logger, axis, x, values)
         return None
-
-
-def raw_log_metrics(logger: Logger) -> Any:
-    """The logger's own `log_metrics` (its class's), bypassing MetricsAxes."""
-    return type(logger).log_metrics.__get__(logger)
-
-
-def write_on_axis(logger: Logger, axis: str, x: int, values: Mapping[str, float], now: int) -> None:
-    """Write points on `axis` ("iteration" or "epoch") at `x`, as the logger can hold them;
-    `now`: the run's iteration, for loggers with a single step counter."""
-    write = raw_log_metrics(logger)
-    if isinstance(logger, CSVLogger):  # one `step` column: the iteration, plus `epoch`
-        write({**values, EPOCH: x} if axis == EPOCH else dict(values), now if axis == EPOCH else x)
-    elif isinstance(logger, WandbLogger):  # W&B's own step must grow: axes as step metrics
-        _define_wandb_axes(logger)
-        write({**values, axis: x}, now)
-    else:  # TensorBoard, MLflow and others keep a step per value
-        write(dict(values), x)
-
-
-_WANDB_RUNS_WITH_AXES: weakref.WeakSet = weakref.WeakSet()
-
-
-def _define_wandb_axes(logger: WandbLogger) -> None:
-    run = logger.experiment
-    if run in _WANDB_RUNS_WITH_AXES:
-        return
-    run.define_metric(ITERATION)
-    run.define_metric(EPOCH)
-    for stage in ("train", "val", "test"):
-        run.define_metric(f"{stage}/*", step_metric=ITERATION)
-    run.define_metric("epoch/*", step_metric=EPOCH)
-    _WANDB_RUNS_WITH_AXES.add(run)
-
-
-def _record_mlflow(logger: MLFlowLogger, hparams: dict[str, Any], outcome: dict[str, Any]) -> None:
-    """MLflow params cannot change once logged (Lightning logged the model's at fit start):
-    add the settings it does not have yet; the outcome goes into tags."""
-    client, run_id = logger.experiment, logger.run_id
-    have = client.get_run(run_id).data.params
-    logger.log_hyperparams({k: v for k, v in hparams.items() if k not in have})
-    for key, value in outcome.items():
-        client.set_tag(run_id, f"trainkit.{key}", str(value))
-
-
-def run_outcome(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """The summary a logger keeps of a run: status, counts, best score, final metrics."""
-    keys = ("status", "epochs", "iterations", "optimizer_steps", "validations", "monitor",
-            "best_score", "train_samples_per_second", "fit_seconds")  # fmt: skip
-    outcome = {k: summary.get(k) for k in keys if summary.get(k) is not None}
-    for stage in ("train", "val", "test"):
-        outcome.update({f"{stage}/{k}": v for k, v in (summary.get(stage) or {}).items()})
-    return outcome
 
 
 def step_values(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.data import extract_batch_size
 
-from trainkit.budget import Plan, count_text, format_table, plan, plan_rows
+from trainkit.budget import STREAMING, Plan, plan
 from trainkit.data_contract import train_data
 
 log = logging.getLogger(__name__)
@@ -145,3 +145,90 @@ def stop_reason(trainer: L.Trainer) -> str:
         if isinstance(cb, Timer) and (cb.time_remaining() or 0) <= 0:
             return "stopped by trainer.max_time"
     return ""
+
+
+# -- the tables ---------------------------------------------------------------------------------
+def count_text(x: int | None, p: Plan | None = None) -> str:
+    """A planned count as the tables show it: 1,257; unbounded; or unknown (streaming)."""
+    if x is None:
+        return STREAMING if p is not None and p.streaming else "unbounded"
+    return f"{x:,}"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def plan_rows(p: Plan) -> list[tuple[str, str, str]]:
+    """(quantity, value, how it was computed) rows of the plan table."""
+    if p.samples_per_device is not None and p.world_size > 1:
+        samples_how = (
+            f"ceil({p.train_samples:,} / {p.world_size} devices) = {p.samples_per_device:,}"
+        )
+    else:
+        samples_how = p.samples_from if p.train_samples is not None else "a stream"
+    if p.iterations_per_epoch is None:
+        iters_how = "the loader has no length"
+    elif p.samples_per_device is not None and p.batch_size:
+        div = "floor" if p.drop_last else "ceil"
+        iters_how = f"{div}({p.samples_per_device:,} / {p.batch_size})"
+    else:
+        iters_how = "len(train loader)"
+    if p.batches_per_epoch is not None and p.iterations_per_epoch != p.batches_per_epoch:
+        iters_how += f" = {p.batches_per_epoch:,}, limited by limit_train_batches"
+    until = []
+    if p.max_epochs != -1:
+        until.append(f"max_epochs={p.max_epochs}")
+    if p.max_steps != -1:
+        until.append(f"max_steps={p.max_steps}")
+    if p.val_mode == "off":
+        val = ("validation", "off", "no val data, or limit_val_batches=0")
+    else:
+        where = (
+            f"per epoch, every {p.check_val_every_n_epoch} epoch(s)"
+            if p.val_mode == "per epoch"
+            else "counted across epoch boundaries"
+        )
+        every = "end of each epoch" if p.val_every is None else f"{p.val_every:,} iterations"
+        val = ("validation every", every, where)
+    steps_how = (
+        "the loader has no length"
+        if p.iterations_per_epoch is None
+        else f"ceil({p.iterations_per_epoch:,} / {p.accumulate_grad_batches})"
+    )
+    return [
+        ("train samples", count_text(p.train_samples, p), samples_how),
+        (
+            "batch size (per device)",
+            "" if p.batch_size is None else f"{p.batch_size}",
+            f"drop_last={p.drop_last}" if p.batch_size is not None else "the loader's sampler",
+        ),
+        ("iterations per epoch", count_text(p.iterations_per_epoch, p), iters_how),
+        (
+            "accumulate_grad_batches",
+            f"{p.accumulate_grad_batches}",
+            "iterations per optimizer step",
+        ),
+        ("optimizer steps per epoch", count_text(p.steps_per_epoch, p), steps_how),
+        ("epochs", count_text(p.epochs, p), ", ".join(until) or "no limit"),
+        ("total iterations", count_text(p.iterations, p), "training batches of the whole run"),
+        ("total optimizer steps", count_text(p.optimizer_steps, p), "= global_step at the end"),
+        val,
+        ("validations", count_text(p.validations, p), "sanity check not counted"),
+        (
+            "log interval",
+            _count(p.log_every_n_steps, "optimizer step"),
+            f"= {_count(p.log_every_n_steps * p.accumulate_grad_batches, 'iteration')}",
+        ),
+    ]
+
+
+def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    """A plain-text table (also valid Markdown) for the console, the log file and TensorBoard."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), sep, *(line(r) for r in rows)])

@@ -1,7 +1,8 @@
 """What trainkit adds to every checkpoint, beside Lightning's own state:
 
 - the run's composed config (as it trained: the drawn seed, the finders' learning rate and batch
-  size), so that `eval.py` rebuilds the model and its data from the checkpoint alone;
+  size), so that `eval.py` rebuilds the model and its data from the checkpoint alone, and the
+  folders its own code was imported from (trainkit.code_folders);
 - the random generators of torch, numpy and Python, so that a resumed run draws the same
   dropout masks and augmentations as an uninterrupted one (the data order needs no generator
   state: it depends only on seed and epoch, see trainkit.data.base).
@@ -21,6 +22,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from trainkit.checkpoints import KEY
+from trainkit.code_folders import code_folders
 
 
 class RunState(Callback):
@@ -28,6 +30,7 @@ class RunState(Callback):
 
     def __init__(self, run_config: dict[str, Any]) -> None:
         self.run_config = run_config
+        self.code_folders = code_folders(run_config)  # where its own classes were imported from
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
@@ -36,6 +39,7 @@ class RunState(Callback):
         checkpoint[KEY] = {
             "model_target": f"{model.__module__}.{model.__qualname__}",
             "config": self.run_config,
+            "code_folders": self.code_folders,
         }
 
     def state_dict(self) -> dict[str, Any]:
