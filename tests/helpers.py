@@ -57,8 +57,23 @@ def fit_one_batch(model, datamodule, **trainer_kwargs):
 
 def make_cfg(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
     """Compose conf/<config_name>.yaml as `python train.py <overrides>` would, with the run
-    directory set to `output_dir`."""
+    directory set to `output_dir` and the log folder (TensorBoard's runs, MLflow's store) beside
+    it, unless the overrides set one."""
     from trainkit.cli import compose_config
 
+    from omegaconf import open_dict
+
     output_dir.mkdir(parents=True, exist_ok=True)
-    return compose_config(CONF, overrides, output_dir, config_name)
+    cfg = compose_config(CONF, overrides, output_dir, config_name)
+    if not any(o.startswith("paths.log_dir=") for o in overrides):
+        with open_dict(cfg):
+            cfg.paths.log_dir = str(output_dir.parent / "logs")
+    return cfg
+
+
+def tb_dir(run_dir: Path) -> Path:
+    """The TensorBoard folder of a run (logs/tensorboard/<task>/<run name>), as its metrics.json
+    names it."""
+    import json
+
+    return Path(json.loads((run_dir / "metrics.json").read_text())["tensorboard"])

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CONF, run_script
+from helpers import CONF, run_script, tb_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,12 @@ def test_readme_command_and_run_directory(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
     names = {p.name for p in run_dir.iterdir()}
-    assert {".hydra", "tensorboard", "checkpoints", "metrics.json", "train.log"} <= names
+    assert {".hydra", "checkpoints", "metrics.json", "train.log"} <= names
+    # the curves: logs/tensorboard/<task>/<model>·<data> <run folder>
+    assert (
+        tb_dir(run_dir)
+        == tmp_path / "logs" / "tensorboard" / "train" / f"cnn·digits {run_dir.name}"
+    )
     assert "Training budget" in (run_dir / "train.log").read_text()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"]["acc"] >= 0.97

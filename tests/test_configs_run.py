@@ -4,7 +4,7 @@ README lists them (`python train.py debug=overfit model=text`, `python train.py 
 from __future__ import annotations
 
 import pytest
-from helpers import CONF
+from helpers import CONF, tb_dir
 
 MODELS = ["cnn", "regression", "text"]
 
@@ -34,7 +34,7 @@ def test_overfit_drives_the_training_loss_down_with_every_model(run_train, model
     assert summary["status"] == "ok" and summary["epochs"] == 50 and summary["iterations"] == 150
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events = EventAccumulator(str(tb_dir(run_dir)))
     events.Reload()
     losses = [e.value for e in events.Scalars("epoch/train_loss")]
     assert losses[-1] < 0.2 * losses[0], losses  # the same 3 batches, memorised

@@ -95,5 +95,5 @@ def test_onecycle_spans_exactly_the_run(compose_cfg):
 def test_plateau_steps_once_an_epoch_on_the_monitored_metric(compose_cfg):
     trainer = fit_and_get_model(compose_cfg, ["scheduler=plateau", "trainer.val_check_interval=5"])
     config = trainer.lr_scheduler_configs[0]
-    assert config.monitor == "val/loss"
+    assert config.monitor == "val/mse"  # the model's monitored metric (regression: its MSE)
     assert config.scheduler.last_epoch == 3  # Lightning steps it after every epoch

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import QUIET, ROOT, make_cfg, run_script
+from helpers import QUIET, ROOT, make_cfg, run_script, tb_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
@@ -66,7 +66,7 @@ def test_own_model_gets_everything_trainkit_adds(own_project: Path):
     )
     assert set(straight["test"]) == {"acc"} and straight["test"]["acc"] > 0.5
     # TensorBoard: by iteration and by epoch, under the names it logged
-    events = EventAccumulator(str(own_project / "straight" / "tensorboard"))
+    events = EventAccumulator(str(tb_dir(own_project / "straight")))
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"train/loss", "val/loss", "val/acc", "test/acc"} <= tags

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import QUIET, ROOT, make_cfg
+from helpers import QUIET, ROOT, make_cfg, tb_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from trainkit.errors import ConfigError
@@ -36,7 +36,7 @@ def run(tmp_path: Path, overrides: list[str], name: str = "run") -> tuple[dict, 
 
 
 def scalars(run_dir: Path) -> dict[str, list[int]]:
-    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events = EventAccumulator(str(tb_dir(run_dir)))
     events.Reload()
     return {tag: [e.step for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
@@ -85,9 +85,9 @@ def test_dict_batches(tmp_path: Path):
     args = ["data=plain_dicts", "model=plain_dict", *SIZES, "trainer.max_epochs=2"]
     summary, run_dir = run(tmp_path, args)
     assert summary["status"] == "ok" and summary["test"]["acc"] > 0.5
-    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events = EventAccumulator(str(tb_dir(run_dir)))
     events.Reload()
-    assert "val/confusion_matrix" in events.Tags()["images"]
+    assert "val_images/confusion_matrix" in events.Tags()["images"]
     evaluate(make_cfg([f"ckpt_path={run_dir}", "predict=true"], tmp_path / "eval", "eval"))
     rows = (tmp_path / "eval" / "predictions_test.csv").read_text().splitlines()
     assert rows[0].startswith("index,target,prediction,p_0") and len(rows) == 1 + 269

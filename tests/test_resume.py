@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tb_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from trainkit.errors import ConfigError
@@ -55,11 +56,18 @@ def test_two_epochs_then_resume_to_four_equals_four_straight(run_train):
     assert resumed["resumed_from"] == str(first_dir / "checkpoints" / "last.ckpt")
     assert_same_run(straight, resumed)
     assert final_lr(resumed_dir) == final_lr(straight_dir) == pytest.approx(1e-3 * 0.5**4)
-    # the resumed run's curves continue at iteration 21, not at 0
-    acc = EventAccumulator(str(resumed_dir / "tensorboard"), size_guidance={"scalars": 0})
+    # the resumed run's curves continue the first's, in its TensorBoard run: at iteration 21
+    assert tb_dir(resumed_dir) == tb_dir(first_dir)
+    acc = EventAccumulator(str(tb_dir(resumed_dir)), size_guidance={"scalars": 0})
     acc.Reload()
-    assert min(e.step for e in acc.Scalars("train/loss")) > 20
-    assert [e.step for e in acc.Scalars("epoch/train_loss")] == [3, 4]
+    steps = [e.step for e in acc.Scalars("train/loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == resumed["iterations"]  # no step twice
+    assert [e.step for e in acc.Scalars("epoch/train_loss")] == [1, 2, 3, 4]
+    for tag in ("epoch/train_loss", "epoch/val_loss"):  # the same curve as the uninterrupted run
+        straight_acc = EventAccumulator(str(tb_dir(straight_dir)), size_guidance={"scalars": 0})
+        straight_acc.Reload()
+        mine = [e.value for e in acc.Scalars(tag)]
+        assert mine == pytest.approx([e.value for e in straight_acc.Scalars(tag)], abs=1e-6)
 
 
 def test_resume_mid_epoch(run_train):

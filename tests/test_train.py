@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers import tb_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 FAST = [
@@ -18,7 +19,7 @@ FAST = [
 
 
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    acc = EventAccumulator(str(tb_dir(run_dir)), size_guidance={"scalars": 0})
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
@@ -134,7 +135,7 @@ def test_validation_every_n_iterations_across_epochs(run_train):
     )
     # 125 iterations: after 40, 80 and 120, each in the middle of an epoch (2nd, 4th, 5th)
     assert summary["validations"] == 3
-    assert [s for s, _ in scalars(run_dir)["val/loss"]] == [40, 80, 120]
+    assert [s for s, _ in scalars(run_dir)["val/mse"]] == [40, 80, 120]
 
 
 @pytest.mark.parametrize(

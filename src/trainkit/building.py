@@ -87,19 +87,23 @@ def _model_class(target: str) -> type:
         raise build_error("model", err) from err
 
 
-def build_all(cfg: DictConfig, group: str) -> list[Any]:
-    """The objects of every entry of `group` (callbacks, logger), in config order; an entry set
-    to null is left out. An entry that cannot be built is one sentence naming it; so is a
-    logging service (MLflow, W&B) that cannot be started (no server, no login)."""
+def build_all(
+    cfg: DictConfig, group: str, settings: dict[str, dict] | None = None
+) -> list[tuple[str, Any]]:
+    """(name, object) of every entry of `group` (callbacks, logger), in config order; an entry
+    set to null is left out; `settings`: more arguments per entry (a resumed run's loggers). An
+    entry that cannot be built is one sentence naming it; so is a logging service (MLflow, W&B)
+    that cannot be started (no server, no login)."""
     objects = []
     for name, node in (cfg.get(group) or {}).items():
         if not node:
             continue
         try:
-            built = instantiate(node)
+            extra = (settings or {}).get(name) or {}
+            built = instantiate(OmegaConf.merge(node, extra) if extra else node)
             if isinstance(built, (MLFlowLogger, WandbLogger)):
                 _ = built.experiment  # starts the run now, before any training
-            objects.append(built)
+            objects.append((name, built))
         except Exception as err:
             package = missing_package(err)
             if package:
@@ -136,14 +140,16 @@ def missing_package(err: BaseException) -> str | None:
 
 
 def build_trainer(
-    cfg: DictConfig, *extra: Callback
+    cfg: DictConfig, *extra: Callback, checkpoint: dict[str, Any] | None = None
 ) -> tuple[L.Trainer, list[Callback], MetricsAxes]:
     """The Trainer with the configured callbacks and loggers, `extra` callbacks, and the
-    MetricsAxes that gives every logger trainkit's axes (docs/tensorboard.md)."""
+    MetricsAxes that gives every logger trainkit's axes (docs/tensorboard.md). Resuming from
+    `checkpoint`, the loggers write where the checkpoint's run wrote."""
     monitor, mode = monitor_of(cfg)
     axes = MetricsAxes(monitor, mode)
-    callbacks = [MonitorGuard(monitor), *build_all(cfg, "callbacks")]
-    loggers = [axes.attach(logger) for logger in build_all(cfg, "logger")]
+    callbacks = [MonitorGuard(monitor), *(c for _, c in build_all(cfg, "callbacks"))]
+    where = ((checkpoint or {}).get("callbacks") or {}).get(axes.state_key, {}).get("continue")
+    loggers = [axes.attach(lg, name) for name, lg in build_all(cfg, "logger", where)]
     # Lightning refuses a progress bar it cannot show; a summary turned off is off
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]

@@ -5,18 +5,27 @@
 - The CSV logger has one `step` column: the iteration; rows of epoch values add an `epoch` column.
 - W&B wants its own step to grow: `iteration` and `epoch` are its step metrics (define_metric).
 
-At the end of a run: MLflow gets the settings it does not have yet as params (they cannot change
-once logged) and the outcome as `trainkit.*` tags; W&B its config and summary, and its run is
-finished (a sweep's next job starts its own); any other logger `log_hyperparams`.
+A resumed run goes on in the same place: TensorBoard in its run's folder, MLflow and W&B in the
+same run (`continuation`, kept in every checkpoint). At the end of a run: MLflow gets the
+settings it does not have yet as params (they cannot change once logged) and the outcome as
+`trainkit.*` tags; W&B its config and summary, and its run is finished (a sweep's next job
+starts its own); any other logger `log_hyperparams`.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, WandbLogger
+from lightning.pytorch.loggers import (
+    CSVLogger,
+    Logger,
+    MLFlowLogger,
+    TensorBoardLogger,
+    WandbLogger,
+)
 
 ITERATION, EPOCH = "iteration", "epoch"
 
@@ -85,3 +94,16 @@ def record_settings(logger: Logger, hparams: dict[str, Any], outcome: dict[str, 
     if isinstance(logger, WandbLogger):  # the next job of a sweep gets a run of its own
         logger.experiment.summary.update(outcome)
         logger.experiment.finish()
+
+
+def continuation(logger: Logger) -> dict[str, Any]:
+    """The logger config's arguments with which a resumed run writes where this run writes:
+    TensorBoard its folder (the curves go on, one run in the run list), MLflow and W&B their run."""
+    if isinstance(logger, TensorBoardLogger):
+        folder = Path(logger.log_dir)
+        return {"save_dir": str(folder.parent.resolve()), "name": folder.name, "version": ""}
+    if isinstance(logger, MLFlowLogger):
+        return {"run_id": logger.run_id}
+    if isinstance(logger, WandbLogger):
+        return {"id": logger.version, "resume": "allow"}
+    return {}

@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import (
     Logger,
@@ -48,12 +49,13 @@ from lightning.pytorch.utilities.data import extract_batch_size
 from trainkit.logger_kinds import (
     EPOCH,
     ITERATION,
+    continuation,
     raw_log_metrics,
     record_settings,
     run_outcome,
     write_on_axis,
 )
-from trainkit.tensorboard_views import hparams_metrics, layout, write_hparams
+from trainkit.tensorboard_views import layout, summary_metrics, write_hparams
 
 log = logging.getLogger(__name__)
 EPOCH_VAL_RULE = (
@@ -76,6 +78,7 @@ class MetricsAxes(Callback):
     def __init__(self, monitor: str = "val/loss", monitor_mode: str = "min") -> None:
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.loggers: list[Logger] = []
+        self._names: dict[int, str] = {}  # per logger: its entry in the config's `logger`
         self._points: dict[int, Points] = {}  # per logger: a point is never written twice
         self._trainer: L.Trainer | None = None
         self._best: tuple[int, float] | None = None  # (x, score) of the best validation
@@ -84,16 +87,22 @@ class MetricsAxes(Callback):
         self._lr: dict[str, float] = {}  # used by the latest optimizer step
         self._steps_seen = 0
         self._samples, self._clock = 0, math.nan
+        self._loss_sum: Any = 0.0  # the training losses of this epoch (a tensor: no sync)
+        self._loss_count = 0
+        self._epoch_loss: float | None = None  # the mean training loss of the last epoch
+        self._layout_written = False
 
     @property
     def state_key(self) -> str:
         return "MetricsAxes"
 
-    def attach(self, logger: Logger) -> Logger:
-        """Route Lightning's `log_metrics` calls to `logger` through these axes. Set on this
-        instance only: its class, and every isinstance check on it, stay the logger's own."""
+    def attach(self, logger: Logger, name: str = "") -> Logger:
+        """Route Lightning's `log_metrics` calls to `logger` (the config's `logger.<name>`)
+        through these axes. Set on this instance only: its class, and every isinstance check on
+        it, stay the logger's own."""
         logger.log_metrics = _OnAxes(logger, self)  # type: ignore[method-assign]
         self.loggers.append(logger)
+        self._names[id(logger)] = name
         self._points[id(logger)] = {}
         return logger
 
@@ -143,22 +152,28 @@ class MetricsAxes(Callback):
         if best is None or (score < best if self.monitor_mode == "min" else score > best):
             self._best = (x, score)
 
-    def points(self, logger: Logger) -> Points:
-        """The latest point of each of `logger`'s tags, the monitored one at its best."""
-        points = dict(self._points.get(id(logger), {}))
-        if self._best is not None and self.monitor in points:
-            points[self.monitor] = self._best
-        return points
-
     # -- where the run is: Lightning calls these as it calls any callback's ---------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._trainer = trainer
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero:  # train and val on one chart (tab Custom Scalars)
-            for logger in self.loggers:
-                if isinstance(logger, TensorBoardLogger):
-                    logger.experiment.add_custom_scalars(layout(self.monitor))
+        self._layout_written = False
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and not self._layout_written:
+            self._write_layout(trainer)
+
+    def _write_layout(self, trainer: L.Trainer) -> None:
+        """Train and val on one chart (tab Custom Scalars), for the loss and the monitored
+        metric under the names the model logs them (a regression's loss is `mse`)."""
+        self._layout_written = True
+        monitored = self.monitor.partition("/")[2]
+        for logger in self.loggers:
+            tags = self._points[id(logger)]
+            names = [n for n in ("loss", "mse", monitored)
+                     if f"train/{n}" in tags or f"val/{n}" in tags]  # fmt: skip
+            if isinstance(logger, TensorBoardLogger) and names and trainer.is_global_zero:
+                logger.experiment.add_custom_scalars(layout(names))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._steps_seen = trainer.global_step
@@ -172,6 +187,9 @@ class MetricsAxes(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         self._samples += extract_batch_size(batch)
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if isinstance(loss, torch.Tensor):
+            self._loss_sum, self._loss_count = self._loss_sum + loss.detach(), self._loss_count + 1
         stepped = trainer.global_step > self._steps_seen
         self._steps_seen = trainer.global_step
         first = iteration(trainer) == 1
@@ -189,6 +207,9 @@ class MetricsAxes(Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_ending = True  # Lightning's log call of the epoch's values comes next
+        if self._loss_count:  # one read of the device per epoch
+            self._epoch_loss = float(self._loss_sum / self._loss_count)
+        self._loss_sum, self._loss_count = 0.0, 0
         if self._last_validation:
             epoch = trainer.current_epoch + 1
             values = {_epoch_tag(k): v for k, v in self._last_validation.items()}
@@ -199,6 +220,8 @@ class MetricsAxes(Callback):
         """The step-wise curves end at the run's last iteration (a run whose length is not a
         multiple of the log interval would end before it)."""
         self._epoch_ending = False
+        if not self._layout_written:
+            self._write_layout(trainer)
         if trainer.log_every_n_steps and iteration(trainer) > 0:
             values = {**self._lr_now(trainer), **step_values(trainer.callback_metrics)}
             self.emit(trainer, ITERATION, iteration(trainer), values)
@@ -209,29 +232,32 @@ class MetricsAxes(Callback):
         return dict(self._lr)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_validation": dict(self._last_validation), "best": self._best}
+        """The current epoch's validation and the best one, and where each logger writes (a
+        resumed run goes on there: trainkit.logger_kinds.continuation)."""
+        where = {
+            self._names[id(lg)]: continuation(lg) for lg in self.loggers if self._names[id(lg)]
+        }
+        return {"last_validation": dict(self._last_validation), "best": self._best,
+                "continue": where}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._last_validation = dict(state_dict.get("last_validation", {}))
         self._best = state_dict.get("best")
 
     # -- the end of a run ------------------------------------------------------------------------
-    def record_run(
-        self, hparams: dict[str, Any], summary: dict[str, Any], name: str, status: str = "ok"
-    ) -> None:
+    def record_run(self, hparams: dict[str, Any], summary: dict[str, Any]) -> None:
         """Give every attached logger the run's settings and outcome, in the form it keeps them:
-        TensorBoard's HParams table, MLflow's params and tags, W&B's config and summary, the
-        CSV logger's hparams.yaml."""
+        TensorBoard's HParams row (trainkit.tensorboard_views), MLflow's params and tags, W&B's
+        config and summary, the CSV logger's hparams.yaml."""
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.flush()
-                points = self.points(logger)
-                throughput = summary.get("train_samples_per_second")
-                if throughput is not None and "train/samples_per_sec" in points:
-                    points["train/samples_per_sec"] = (points["train/samples_per_sec"][0],
-                                                       float(throughput))  # fmt: skip
-                shown = {t: points[t] for t in hparams_metrics(self.monitor, set(points))}
-                write_hparams(logger.log_dir, hparams, shown, name, status)
+                points = self._points[id(logger)]
+                metrics = summary_metrics(
+                    self.monitor, points, self._best, summary, self._epoch_loss
+                )
+                step = iteration(self._trainer) if self._trainer is not None else 0
+                write_hparams(logger.log_dir, hparams, metrics, step, summary["status"])
                 logger.save()
             else:
                 record_settings(logger, hparams, run_outcome(summary))

@@ -180,11 +180,15 @@ def better(report: dict[str, Any]) -> str:
 
 
 def read_scalars(run_dir: Path) -> dict[str, Series]:
-    """Every scalar of a run, merged over its event files."""
+    """Every scalar of a run, merged over its event files: those in its TensorBoard folder
+    (logs/tensorboard/..., named in its metrics.json) and any under the run folder itself."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     scalars: dict[str, Series] = defaultdict(list)
     folders = {p.parent for p in run_dir.rglob("events.out.tfevents.*")}
+    recorded = tensorboard_dir(run_dir)
+    if recorded is not None:
+        folders.add(recorded)
     # the HParams session holds copies of points of the curves (trainkit.tensorboard_views)
     for folder in sorted(f for f in folders if f.name != "hparams"):
         events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
@@ -192,6 +196,15 @@ def read_scalars(run_dir: Path) -> dict[str, Series]:
         for tag in events.Tags()["scalars"]:
             scalars[tag] += [(e.step, e.value) for e in events.Scalars(tag)]
     return {tag: sorted(points, key=lambda p: p[0]) for tag, points in scalars.items()}
+
+
+def tensorboard_dir(run_dir: Path) -> Path | None:
+    """The TensorBoard folder a run wrote its curves to (its metrics.json says), if it exists."""
+    try:
+        recorded = json.loads((run_dir / "metrics.json").read_text()).get("tensorboard")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(recorded) if recorded and Path(recorded).is_dir() else None
 
 
 # -- metrics.json ----------------------------------------------------------------------------

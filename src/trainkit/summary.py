@@ -3,11 +3,13 @@ last checkpoints, what the finders chose and what the model and the data report.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
 from trainkit import data_contract
@@ -66,9 +68,16 @@ def summarize(
         else None,
         "plan": budget.plan.as_dict() if budget and budget.plan else None,
         "tuned": tuned or {},
+        "tensorboard": tensorboard_folder(trainer),
         "model_report": data_contract.model_report(model),
         "data_report": data_contract.data_report(trainer.datamodule),
     }
+
+
+def tensorboard_folder(trainer: L.Trainer) -> str | None:
+    """Where the run's TensorBoard curves are (logs/tensorboard/<task>/<run name>)."""
+    folders = [lg.log_dir for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+    return str(Path(folders[0]).resolve()) if folders else None
 
 
 def monitor_of(cfg: DictConfig) -> tuple[str, str]:

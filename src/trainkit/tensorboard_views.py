@@ -1,23 +1,27 @@
-"""What trainkit shows in TensorBoard beside the curves (docs/tensorboard.md):
+"""What trainkit shows in TensorBoard beside the curves (docs/tensorboard.md), so that one
+`tensorboard --logdir logs` over a week of runs of every kind reads at a glance:
 
-- Custom Scalars: training and validation on one chart, loss and the monitored metric, by
-  iteration and by epoch (the "Loss/iteration" and "Loss/epoch" pictures of teaching material).
-- HParams: the settings a user varies, with their real types, and the run's final metrics.
+- Custom Scalars: training and validation on one chart, for the loss and the monitored metric,
+  by iteration and by epoch (the "loss by iteration / by epoch" pictures of teaching material).
+- HParams: one row per run (a resumed run updates its row), the settings a user varies with
+  their real types, and five metric columns that every run has, whatever its model.
+- A Time Series link that pins what matters: each family's loss and headline metric.
 
 HParams details, each for a reason found in TensorBoard 2.21's hparams plugin:
 
-- No experiment summary is written, only the session's start and end: TensorBoard then builds the
-  table from every run under the log folder, so runs of different models keep their own metric
-  columns (with one experiment summary anywhere, its columns would apply to every run).
-- The session lives in a sub-folder, `<run>/tensorboard/hparams`, which holds only copies of the
-  metrics' points, with their tags and steps: the metric columns are exactly those metrics, and
-  in the curves each copy is one more dot at a curve's end (a separate run in the run list)
-  instead of a card of its own.
-- The metrics are at most five (hparams_metrics), as TensorBoard ticks five: the final epoch
-  training loss, the test loss and headline metric, the last samples/s, and the monitored
-  validation metric at its best (the best checkpoint's score, under the metric's own name). A
-  metric's value is its tag's last point there. The budget counts have no curve, so they are
-  columns among the settings.
+- No experiment summary is written, only each run's session start and end: TensorBoard builds
+  the table from every run under the log folder (one experiment summary anywhere would fix the
+  columns of every run to its own).
+- The session lives in the run's own folder, in an event file of its own (`*.hparams`) that an
+  update replaces: one entry per run in the run list, one row per run.
+- The metric columns are every scalar tag of the session runs, sorted by name, and TensorBoard
+  ticks the first five; its Parallel Coordinates view draws only the runs that have a value for
+  every ticked column. So every run writes five `Summary/` scalars, the same five for every model
+  (their capital sorts them first): the monitored metric at its best and at the last validation,
+  its test value, the last epoch's training loss and the run's throughput. Which metric is
+  monitored is the `monitor` setting (val/acc for the classifiers, val/mse for regression).
+- The model's own arguments are settings under the model's name (`cnn.hidden`,
+  `regression.hidden`): an argument of one model never shares a column with another model's.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import math
 import re
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +40,15 @@ from trainkit.config import MONITOR_KEYS
 
 # Command-line keys whose HParams column has a short name (see curated_hparams).
 SHORT = {"data.batch_size": "batch_size", "optimizer.lr": "lr", "trainer.max_epochs": "max_epochs"}
+SUMMARY = "Summary"  # the tag group of the five HParams metrics
+# pinned in the Time Series link: each family's loss and headline metric
+PINNED = ("train/loss", "val/loss", "val/acc", "train/mse", "val/mse", "val/r2")
 
 
-def layout(monitor: str) -> dict:
-    """The Custom Scalars layout: loss (and the monitored metric), train and val on one chart,
-    by iteration and by epoch (tags anchored: TensorBoard matches from the start only)."""
+def layout(names: list[str]) -> dict:
+    """The Custom Scalars layout: for each of `names` (the loss and the monitored metric, as the
+    run logs them), train and val on one chart, by iteration and by epoch (tags anchored:
+    TensorBoard matches from the start only)."""
 
     def charts(name: str) -> dict:
         return {
@@ -53,22 +62,30 @@ def layout(monitor: str) -> dict:
             ],
         }
 
-    names = ["loss"] + [n for n in [monitor.partition("/")[2]] if n and n != "loss"]
-    return {f"train and val: {re.escape(n)}": charts(re.escape(n)) for n in names}
+    return {f"train and val: {re.escape(n)}": charts(re.escape(n)) for n in dict.fromkeys(names)}
+
+
+def time_series_url(port: int = 6006) -> str:
+    """TensorBoard's Time Series with every family's loss and headline metric pinned on top (it
+    opens the first two card groups by name otherwise)."""
+    pins = json.dumps([{"plugin": "scalars", "tag": t} for t in PINNED], separators=(",", ":"))
+    return f"http://localhost:{port}/?pinnedCards={urllib.parse.quote(pins)}#timeseries"
 
 
 def curated_hparams(cfg: DictConfig, summary: dict[str, Any]) -> dict[str, Any]:
     """The settings of the HParams table: the config choices (model, data, optimizer,
-    scheduler), the model's own arguments, lr, batch size, epochs, seed, every other key the
-    command line set, and the run's counts. No loader plumbing, no `_target_`s.
+    scheduler), the monitored metric, the model's own arguments (under the model's name), lr,
+    batch size, epochs, seed, every other key the command line set, and the run's counts. No
+    loader plumbing, no `_target_`s.
 
     TensorBoard ticks the first five settings, the ones that differ between runs first, then
     by name: the knobs everyone turns get short names (batch_size, lr, max_epochs), which sort
     first together with data and model."""
     hp: dict[str, Any] = {g: choice(cfg, g) for g in ("model", "data", "optimizer", "scheduler")}
-    hp.update(
-        {f"model.{k}": v for k, v in cfg.model.items() if k[0] != "_" and k not in MONITOR_KEYS}
-    )
+    hp["monitor"] = summary.get("monitor")
+    family = hp["model"]
+    own = {k: v for k, v in cfg.model.items() if k[0] != "_" and k not in MONITOR_KEYS}
+    hp.update({f"{family}.{k}": v for k, v in own.items()})
     hp["batch_size"] = (summary.get("plan") or {}).get("batch_size")
     hp["lr"] = summary.get("tuned", {}).get("lr", OmegaConf.select(cfg, "optimizer.lr"))
     hp["max_epochs"] = cfg.trainer.get("max_epochs")
@@ -78,7 +95,9 @@ def curated_hparams(cfg: DictConfig, summary: dict[str, Any]) -> dict[str, Any]:
     hp["seed"] = summary["seed"]
     for override in summary.get("overrides", []):
         key, _, value = override.lstrip("+~").partition("=")
-        if key.startswith(("hydra.", "paths.")) or key == "ckpt_path" or key in SHORT.values():
+        if key.startswith(("hydra.", "paths.", "model.")) or key == "ckpt_path":
+            continue
+        if key in SHORT.values():
             continue
         node = OmegaConf.select(cfg, key, default=value)
         hp.setdefault(SHORT.get(key, key), value if OmegaConf.is_config(node) else node)
@@ -87,17 +106,25 @@ def curated_hparams(cfg: DictConfig, summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in plain.items() if v is not None}
 
 
-def hparams_metrics(monitor: str, tags: set[str]) -> list[str]:
-    """The metric columns, at most five so that TensorBoard ticks them all (it ticks the first
-    five, by name): the final training loss, the test's loss and headline metric, samples/s,
-    and validation: the monitored metric (its best value) and the loss or headline metric."""
-    name = monitor.partition("/")[2] or "loss"
-    val = sorted(t.partition("/")[2] for t in tags if t.startswith("val/"))
-    other = [m for m in ("acc", "r2", *val) if m in val and m != "loss"][:1]
-    headline = name if name != "loss" else (other[0] if other else "loss")
-    wanted = ["epoch/train_loss", "test/loss", f"test/{headline}", "train/samples_per_sec",
-              monitor, f"val/{'loss' if name != 'loss' else headline}"]  # fmt: skip
-    return [t for t in dict.fromkeys(wanted) if t in tags][:5]
+def summary_metrics(
+    monitor: str,
+    points: dict[str, tuple[int, float]],
+    best: tuple[int, float] | None,
+    summary: dict[str, Any],
+    train_loss: float | None,
+) -> dict[str, float]:
+    """The five HParams metrics of a run (see the module docstring), from the latest point of
+    each of its curves, its best validation, its metrics.json summary and the mean training
+    loss of its last epoch; those a run does not have are left out."""
+    name = monitor.partition("/")[2]
+    values = {
+        f"{SUMMARY}/val_best": best[1] if best else None,
+        f"{SUMMARY}/val_last": points.get(monitor, (0, None))[1],
+        f"{SUMMARY}/test": (summary.get("test") or {}).get(name),
+        f"{SUMMARY}/train_loss": train_loss,
+        f"{SUMMARY}/samples_per_sec": summary.get("train_samples_per_second"),
+    }
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
 def choice(cfg: DictConfig, group: str) -> str:
@@ -121,27 +148,16 @@ def typed(value: Any) -> bool | float | str | None:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
-def trial_id(run_dir: Path) -> str:
-    """A short name for the HParams table's first column (about 15 characters show): the job
-    folder of a sweep ("3_batch_size=64,...") or the run folder's date and time."""
-    run_dir = Path(run_dir)
-    if run_dir.parent.parent.name == "multiruns":
-        return run_dir.name
-    date, _, clock = run_dir.name.partition("_")  # 2026-11-30_10-00-00_123456
-    if len(date) == 10 and len(clock) >= 8:
-        return f"{date[5:]} {clock[:8].replace('-', ':')}"  # 11-30 10:00:00
-    return run_dir.name
-
-
 def write_hparams(
     log_dir: str | Path,
     hparams: dict[str, Any],
-    points: dict[str, tuple[int, float]],
-    name: str,
+    metrics: dict[str, float],
+    step: int,
     status: str = "ok",
 ) -> None:
-    """Write the HParams session of a run into <log_dir>/hparams (see the module docstring) and
-    the settings into <log_dir>/hparams.yaml."""
+    """Write the run's HParams session into its own folder, with its `metrics` as scalars at
+    `step`, in an event file of its own that replaces the one an earlier part of the run (before
+    a resume) wrote; and the settings into <log_dir>/hparams.yaml."""
     from lightning.pytorch.core.saving import save_hparams_to_yaml
     from tensorboard.compat.proto.summary_pb2 import Summary
     from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
@@ -157,7 +173,8 @@ def write_hparams(
         )
         return out
 
-    start = plugin_data_pb2.SessionStartInfo(group_name=name, start_time_secs=time.time())
+    folder = Path(log_dir)
+    start = plugin_data_pb2.SessionStartInfo(group_name=folder.name, start_time_secs=time.time())
     for key, value in ((k, typed(v)) for k, v in hparams.items()):
         if value is None:
             continue
@@ -171,14 +188,17 @@ def write_hparams(
         status=api_pb2.STATUS_SUCCESS if status == "ok" else api_pb2.STATUS_FAILURE,
         end_time_secs=time.time(),
     )
-    with SummaryWriter(str(Path(log_dir) / "hparams")) as writer:
+    earlier = list(folder.glob("events.out.tfevents.*.hparams"))
+    with SummaryWriter(str(folder), filename_suffix=".hparams") as writer:
         data = plugin_data_pb2.HParamsPluginData
         writer.file_writer.add_summary(
             summary(hp_metadata.SESSION_START_INFO_TAG, data(session_start_info=start))
         )
-        for tag, (step, value) in points.items():
+        for tag, value in metrics.items():
             writer.add_scalar(tag, value, step)
         writer.file_writer.add_summary(
             summary(hp_metadata.SESSION_END_INFO_TAG, data(session_end_info=end))
         )
-    save_hparams_to_yaml(Path(log_dir) / "hparams.yaml", hparams)
+    for old in earlier:
+        old.unlink(missing_ok=True)
+    save_hparams_to_yaml(folder / "hparams.yaml", hparams)

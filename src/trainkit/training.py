@@ -45,7 +45,7 @@ from trainkit.errors import ConfigError
 from trainkit.loggers import MetricsAxes
 from trainkit.run_files import split_metrics, write_metrics
 from trainkit.summary import is_best_checkpoint, summarize
-from trainkit.tensorboard_views import curated_hparams, trial_id
+from trainkit.tensorboard_views import curated_hparams
 from trainkit.tuning import tune
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     # 5. Callbacks, loggers, Trainer; the budget (a clear sentence for an impossible one).
     run_state = RunState(record_of_run(cfg, seed, model, datamodule))
-    trainer, _, axes = build_trainer(cfg, run_state)
+    trainer, _, axes = build_trainer(cfg, run_state, checkpoint=checkpoint)
     plan_run(trainer, datamodule)
 
     # 6. Fit (resuming when ckpt_path is set), then test the best checkpoint.
@@ -125,7 +125,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     summary = {**fitted, "test": results.get("test", {})}
     if trainer.is_global_zero:
         write_metrics(out_dir, summary)
-        record_in_loggers(axes, cfg, summary, out_dir)
+        record_in_loggers(axes, cfg, summary)
         log.info("metrics written to %s", out_dir / "metrics.json")
     return summary
 
@@ -252,9 +252,9 @@ def interrupted_run(record: Any, phase: str, run_dir: Path | None = None) -> Ite
         raise
 
 
-def record_in_loggers(axes: MetricsAxes, cfg: DictConfig, summary: dict, out_dir: Path) -> None:
+def record_in_loggers(axes: MetricsAxes, cfg: DictConfig, summary: dict) -> None:
     """The run's settings and outcome, in every logger (TensorBoard: its HParams table)."""
-    axes.record_run(curated_hparams(cfg, summary), summary, trial_id(out_dir), summary["status"])
+    axes.record_run(curated_hparams(cfg, summary), summary)
 
 
 def optimized_value(summary: dict[str, Any], metric: str) -> float:

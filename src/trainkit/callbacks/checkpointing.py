@@ -39,6 +39,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from trainkit.errors import ConfigError
+from trainkit.loggers import iteration
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,20 @@ def _in_main_thread() -> bool:  # signal handlers can only be set there
 
 class BestCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose best checkpoints and scores survive a resume into a new run
-    directory (trainkit resumes into a new run directory; nothing is overwritten)."""
+    directory (trainkit resumes into a new run directory; nothing is overwritten), and whose file
+    names count as everything else a user reads does: `{epoch}` from 1, `{iteration}` training
+    batches (best-epoch005-iter000200.ckpt is TensorBoard's epoch 5, iteration 200)."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._trainer = trainer
+
+    def format_checkpoint_name(self, metrics: dict[str, Any], *args: Any, **kwargs: Any) -> str:
+        trainer = getattr(self, "_trainer", None)
+        if trainer is not None and "epoch" in metrics:
+            counted = {"epoch": metrics["epoch"] + 1, "iteration": iteration(trainer)}
+            metrics = {**metrics, **counted}
+        return super().format_checkpoint_name(metrics, *args, **kwargs)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         old_dir = state_dict.get("dirpath")
@@ -217,13 +231,12 @@ class LastCheckpoint(Checkpoint):
         io = trainer.strategy.checkpoint_io
         if hasattr(io, "wait"):
             io.wait()  # the file is complete before the process ends
-        done = trainer.fit_loop.epoch_loop.batch_progress.total.completed
         if trainer.is_global_zero:
             log.warning(
                 "%s: stopped after iteration %d (epoch %d); saved %s. Resume with:\n  %s",
                 kind,
-                done,
-                trainer.current_epoch,
+                iteration(trainer),
+                trainer.current_epoch + 1,
                 self.path,
                 resume_command(self.path.parent.parent),
             )

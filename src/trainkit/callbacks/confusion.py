@@ -1,6 +1,7 @@
 """The confusion matrix of the validation set, and for images a grid of misclassified validation
 images, as TensorBoard images (tab Images / Time Series) after every validation, at the
-iteration it followed: `val/confusion_matrix`, `val/misclassified`.
+iteration it followed: `val_images/confusion_matrix`, `val_images/misclassified` (a tag group of
+their own, after the scalars).
 
 For any classifier whose `validation_step` returns its logits (N, classes) for the batch, as
 trainkit's do; a module that returns nothing gets one line saying so, and no images. The cost is
@@ -28,7 +29,9 @@ from trainkit.loggers import iteration
 
 log = logging.getLogger(__name__)
 
-CELL, TILE = 26, 64  # pixels of a matrix cell and of a misclassified image
+CELL, TILE = 36, 64  # pixels: a matrix cell at least, a misclassified image
+MATRIX_WIDTH = 480  # pixels the matrix's cells take together (a card's width in TensorBoard)
+IMAGES = "val_images"  # their own tag group, after the scalars' groups (epoch, test, train, val)
 
 
 class ConfusionMatrixImages(Callback):
@@ -83,11 +86,11 @@ class ConfusionMatrixImages(Callback):
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 writer = logger.experiment
-                writer.add_image("val/confusion_matrix", draw_matrix(counts, names), x,
+                writer.add_image(f"{IMAGES}/confusion_matrix", draw_matrix(counts, names), x,
                                  dataformats="HWC")  # fmt: skip
                 if self._examples:
                     grid = draw_examples(self._examples, names)
-                    writer.add_image("val/misclassified", grid, x, dataformats="HWC")
+                    writer.add_image(f"{IMAGES}/misclassified", grid, x, dataformats="HWC")
 
     def _active(self, trainer: L.Trainer) -> bool:
         return any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers)
@@ -109,29 +112,39 @@ def _font(size: int) -> Any:
 
 def draw_matrix(counts: np.ndarray, names: list[str]) -> np.ndarray:
     """The matrix as an RGB uint8 image: rows true classes, columns predicted ones, each cell's
-    count written in it and its blue proportional to the row's share (recall per class)."""
+    count centred in it, cells apart by a white gap (so neighbouring counts such as 1 and 0 never
+    read as 10), and its blue proportional to the row's share (recall per class). Drawn at about
+    the width a TensorBoard card shows, so that it is not scaled up (blurred) there."""
     from PIL import Image, ImageDraw
 
     n = len(counts)
-    label_w = 8 + 7 * min(max(len(s) for s in names), 12)
-    width, height = label_w + n * CELL + 10, 34 + n * CELL + 24
+    cell = max(CELL, min(200, MATRIX_WIDTH // n))
+    font = _font(max(11, min(22, cell // 3)))
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    labels = [name[:14] for name in names]
+    label_w = 12 + max(int(draw.textlength(label, font=font)) for label in labels)
+    top, gap = 30 + cell // 2, 2
+    width, height = label_w + n * cell + 12, top + n * cell + 30
     image = Image.new("RGB", (width, height), "white")
-    draw, font = ImageDraw.Draw(image), _font(11)
+    draw = ImageDraw.Draw(image)
     share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    draw.text((label_w, 4), "predicted ->", fill="black", font=font)
     for i in range(n):
-        draw.text((4, 34 + i * CELL + 7), names[i][:12], fill="black", font=font)
-        draw.text((label_w + i * CELL + 4, 18), names[i][:3], fill="black", font=font)
+        y = top + i * cell + cell // 2
+        draw.text((label_w - 6, y), labels[i], fill="black", font=font, anchor="rm")
+        x = label_w + i * cell + cell // 2
+        draw.text((x, top - 4), labels[i][: max(1, cell // 9)], fill="black", font=font,
+                  anchor="md")  # fmt: skip
         for j in range(n):
             level = share[i, j]
             fill = tuple(int(255 - level * (255 - c)) for c in (8, 48, 107))  # white -> navy
-            box = (label_w + j * CELL, 34 + i * CELL, label_w + (j + 1) * CELL - 1,
-                   34 + (i + 1) * CELL - 1)  # fmt: skip
-            draw.rectangle(box, fill=fill)
-            text = str(int(counts[i, j]))
-            draw.text((box[0] + 3, box[1] + 7), text, fill="white" if level > 0.5 else "black",
-                      font=font)  # fmt: skip
-    draw.text((label_w, 2), "predicted ->", fill="black", font=font)
-    draw.text((4, 34 + n * CELL + 6), "rows: true class", fill="black", font=font)
+            box = (label_w + j * cell + gap, top + i * cell + gap,
+                   label_w + (j + 1) * cell - gap, top + (i + 1) * cell - gap)  # fmt: skip
+            draw.rectangle(box, fill=fill, outline=(200, 200, 200))
+            centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            draw.text(centre, str(int(counts[i, j])), font=font, anchor="mm",
+                      fill="white" if level > 0.5 else "black")  # fmt: skip
+    draw.text((4, height - 24), "rows: true class", fill="black", font=font)
     return np.asarray(image)
 
 

@@ -27,7 +27,8 @@ def build_mlp(in_features: int, hidden: list[int], dropout: float) -> nn.Sequent
 
 class Regressor(L.LightningModule):
     """Trained with MSE on the target as the DataModule hands it over (standardised with the
-    training split's mean and std, or not: see its `standardize_target`); `loss` is that MSE.
+    training split's mean and std, or not: see its `standardize_target`), logged as `mse` (not
+    `loss`: in a log folder with classifiers, a cross-entropy and an MSE never share a chart).
     RMSE, MAE and R2 are in the target's own units: the DataModule passes its `target_mean` and
     `target_std`, and `forward` returns predictions on the training scale."""
 
@@ -57,7 +58,7 @@ class Regressor(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
         x, y = batch
         loss = F.mse_loss(self(x), y)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("train/mse", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
@@ -69,7 +70,7 @@ class Regressor(L.LightningModule):
     def _evaluate(self, batch, stage: str, metrics: MetricCollection) -> None:
         x, y = batch
         pred = self(x)
-        self.log(f"{stage}/loss", F.mse_loss(pred, y), prog_bar=stage == "val", sync_dist=True)
+        self.log(f"{stage}/mse", F.mse_loss(pred, y), prog_bar=stage == "val", sync_dist=True)
         metrics(self.to_target_units(pred), self.to_target_units(y))
         self.log_dict(metrics)
 
