@@ -8,7 +8,9 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,8 +40,11 @@ def run_job(
     from trainkit.config import check_config
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    sigterm = signal.getsignal(signal.SIGTERM) if _main_thread() else None
     try:
         check_config(cfg)
+        if record == "metrics.json":
+            resume_own_folder(cfg, multirun)
         return job(cfg)
     except SystemExit as stop:
         if type(stop).__name__ == "SIGTERMException":  # Lightning's; its exit code would be 0
@@ -56,6 +61,30 @@ def run_job(
                 fail(f"error: {err}", 1)
             raise
         return math.nan
+    finally:
+        # Lightning leaves its SIGTERM handler installed after a fit (its own teardown runs
+        # before the callbacks' teardown, where LastCheckpoint puts it back): the next job of a
+        # sweep, and the time between jobs, must find the handler this job found.
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def resume_own_folder(cfg: DictConfig, multirun: bool) -> None:
+    """A job of a resumed sweep that was interrupted goes on from the last.ckpt in its own folder
+    (trainkit's sweepers announce it; a DDP worker of that job does the same as its main
+    process). A single run resumes only with ckpt_path (trainkit.run_dirs refuses the rest)."""
+    from trainkit.run_dirs import job_state, secondary_process
+
+    if not (multirun or secondary_process()) or cfg.get("ckpt_path") is not None:
+        return
+    out = Path(HydraConfig.get().runtime.output_dir)
+    if "ckpt_path" in cfg and job_state(out) == "interrupted":
+        log.info("resuming this job from %s", out / "checkpoints" / "last.ckpt")
+        cfg.ckpt_path = str(out)
 
 
 def fail(message: str, code: int) -> None:
