@@ -130,9 +130,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise
     fit_seconds = time.perf_counter() - start
     results = split_metrics(trainer.callback_metrics)
-    fitted = summarize(cfg, trainer, model, seed, ckpt_path, "ok", results, fit_seconds, tuned)
+    # a run its Optuna trial's pruner stopped (trainkit.pruning) is recorded so, and not tested
+    status = "pruned" if any(getattr(c, "pruned", False) for c in trainer.callbacks) else "ok"
+    fitted = summarize(cfg, trainer, model, seed, ckpt_path, status, results, fit_seconds, tuned)
     best = next((c for c in trainer.callbacks if is_best_checkpoint(c)), None)
-    if cfg.get("test") and datamodule.split_sizes().get("test", 0) > 0:
+    if cfg.get("test") and status == "ok" and datamodule.split_sizes().get("test", 0) > 0:
         best_path = best.best_model_path if best else ""
         try:
             with ctrl_c_kept():
