@@ -163,6 +163,8 @@ def job_label() -> str:
     except Exception:  # the sweep itself reports a bad override; a label must not fail first
         swept = set()
     swept |= set((hc.sweeper.get("params") or {}).keys())  # an Optuna search's parameters
+    if (hc.sweeper.get("repeats") or 1) > 1:  # an Optuna trial's repeats, one per seed
+        swept.add("seed")
     pairs = [o.lstrip("+~").partition("=")[::2] for o in hc.overrides.task]
     pairs = [(k, v) for k, v in pairs if k in swept] or pairs
     names = [k.rpartition(".")[2] for k, _ in pairs]

@@ -35,7 +35,6 @@ from typing import Any
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.errors import CompactHydraException
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -47,8 +46,12 @@ PLAN_FILE = "sweep_jobs.yaml"
 EARLIER = "earlier_attempts"
 
 
-class SweepError(CompactHydraException):
-    """A sweep that cannot start or go on: Hydra prints the message alone, not a traceback."""
+class SweepError(SystemExit):
+    """A sweep that cannot start or go on: its message alone on stderr, exit code 1 (Hydra would
+    add a line about HYDRA_FULL_ERROR to an exception of its own)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class SweepInterrupted(SystemExit):
@@ -65,6 +68,8 @@ class Job:
     folder: Path = field(default_factory=Path)
     state: str = "new"  # trainkit.run_dirs.job_state, then what happened: skipped, ...
     result: JobReturn | None = None
+    extra: list[str] = field(default_factory=list)  # Hydra overrides for the launch only
+    error: str = ""  # why it gave no value (the Optuna sweeper's log)
 
 
 def quoted(value: str) -> str:
@@ -189,7 +194,12 @@ class SweepJobs:
         # consecutive numbers
         for segment in _consecutive(to_run):
             batch = [
-                [*j.overrides, *self._placement(), f"hydra.sweep.subdir={quoted(j.folder.name)}"]
+                [
+                    *j.overrides,
+                    *j.extra,
+                    *self._placement(),
+                    f"hydra.sweep.subdir={quoted(j.folder.name)}",
+                ]
                 for j in segment
             ]
             results = self.launcher.launch(batch, initial_job_idx=segment[0].num)
