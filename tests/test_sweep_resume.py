@@ -11,21 +11,29 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import QUIET, ROOT
 
 from trainkit.run_files import read_scalars
 
-# train.py, with SIGTERM sent to itself at POINT: "metrics" right after the first job's
-# metrics.json was written; "validation" in the first validation batch of the second epoch of
-# the job whose overrides hold JOB
+# train.py, with SIG (default SIGTERM) sent to itself at POINT: "metrics" right after the first
+# job's metrics.json was written; "report" while the sweep report is written; "validation" in the
+# first validation batch of the second epoch of the job whose overrides hold JOB
 SIGNALLING = """
 import os, signal, sys
 POINT = os.environ["POINT"]
 
 def sigterm():
-    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), getattr(signal, os.environ.get("SIG", "SIGTERM")))
 
-if POINT == "metrics":
+if POINT == "report":
+    import trainkit.reports as reports
+    report = reports.sweep_report
+    def stopped_report(*args, **kwargs):
+        sigterm()
+        return report(*args, **kwargs)
+    reports.sweep_report = stopped_report
+elif POINT == "metrics":
     import trainkit.training as training
     write = training.write_metrics
     def write_then_stop(run_dir, summary):
@@ -53,6 +61,7 @@ exec(compile(open(TRAIN).read(), TRAIN, "exec"), {{"__name__": "__main__", "__fi
 def train(args: list[str], tmp_path: Path, **signal_at: str) -> subprocess.CompletedProcess:
     """`python train.py <args>` (through SIGNALLING when `signal_at` says where to stop)."""
     script = ["train.py"]
+    tmp_path.mkdir(parents=True, exist_ok=True)
     if signal_at:
         (tmp_path / "signalling.py").write_text(SIGNALLING.format(train=str(ROOT / "train.py")))
         script = [str(tmp_path / "signalling.py")]
@@ -140,3 +149,48 @@ def test_a_job_interrupted_in_its_fit_resumes_exactly_in_its_own_folder(tmp_path
     scalars = read_scalars(job1)
     assert [x for x, _ in scalars["epoch/val_acc"]] == [1, 2, 3]
     assert [x for x, _ in scalars["val/loss"]] == [3, 6, 9]
+
+
+@pytest.mark.slow
+def test_ctrl_c_after_a_job_and_sigterm_in_the_report_stop_the_sweep(tmp_path):
+    out = train([*REGRESSION, *GRID], tmp_path / "int", POINT="metrics", SIG="SIGINT")
+    assert out.returncode == 130, (out.stdout + out.stderr)[-3000:]
+    assert "interrupted: the run had finished and written" in out.stderr
+    (sweep,) = (tmp_path / "int" / "logs" / "train" / "multiruns").iterdir()
+    assert statuses(sweep) == {"0_batch_size=16,lr=0.05": "ok"}
+    assert "4 job(s), 1 ok, 3 not started." in (sweep / "report.md").read_text()
+
+    out = train([*REGRESSION, "optimizer.lr=0.05,0.1"], tmp_path / "rep", POINT="report")
+    assert out.returncode == 143, (out.stdout + out.stderr)[-3000:]
+    (sweep,) = (tmp_path / "rep" / "logs" / "train" / "multiruns").iterdir()
+    assert list(statuses(sweep).values()) == ["ok", "ok"]
+
+
+@pytest.mark.slow
+def test_an_optuna_sweep_resumes_in_its_folder_with_the_same_trials(tmp_path):
+    from trainkit.training import optimized_value
+
+    args = ["-m", "hparams_search=regression_optuna", "hydra.sweeper.n_trials=3"]
+    args += ["trainer.max_epochs=1", "data.n_samples=230", *QUIET]
+    out = train(args, tmp_path / "stopped", POINT="metrics")
+    assert out.returncode == 143, (out.stdout + out.stderr)[-3000:]
+    (sweep,) = (tmp_path / "stopped" / "logs" / "regression_optuna" / "multiruns").iterdir()
+    (job0,) = sweep.glob("0_*")
+    before = files_of(job0)
+
+    out = train([*args, f"hydra.sweep.dir={sweep}"], tmp_path / "stopped")
+    output = out.stdout + out.stderr
+    assert out.returncode == 0, output[-3000:]
+    assert f"job 0 ({job0.name}): finished in an earlier run: skipped" in output
+    assert files_of(job0) == before
+    resumed = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert [t["state"] for t in resumed["trials"]] == ["COMPLETE"] * 3
+    recorded = json.loads((job0 / "metrics.json").read_text())
+    assert resumed["trials"][0]["value"] == pytest.approx(optimized_value(recorded, "val/loss"))
+
+    # the trials of a sweep that was never stopped: the same ones
+    out = train(args, tmp_path / "straight")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    (straight,) = (tmp_path / "straight" / "logs" / "regression_optuna" / "multiruns").iterdir()
+    expected = yaml.safe_load((straight / "optimization_results.yaml").read_text())
+    assert [t["params"] for t in resumed["trials"]] == [t["params"] for t in expected["trials"]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import re
 import signal
@@ -48,10 +49,12 @@ def run_job(
         return job(cfg)
     except SystemExit as stop:
         if type(stop).__name__ == "SIGTERMException":  # Lightning's; its exit code would be 0
+            if multiprocessing.parent_process() is not None:  # a joblib worker: end it, do not
+                os._exit(143)  # take the next job (its files are written; the sweep is stopping)
             sys.exit(143)
         raise
-    except KeyboardInterrupt:  # before fit started (data loading, tuning): nothing to save
-        fail("interrupted before training started: nothing was trained or written", 130)
+    except KeyboardInterrupt:  # outside fit and test (data loading, tuning, writing results)
+        fail(interrupted_message(record), 130)
     except Exception as raw:
         err = user_error(raw)
         if record:
@@ -67,6 +70,17 @@ def run_job(
         # sweep, and the time between jobs, must find the handler this job found.
         if sigterm is not None:
             signal.signal(signal.SIGTERM, sigterm)
+
+
+def interrupted_message(record: str | None) -> str:
+    """What a Ctrl-C outside fit and test left: nothing, or the run's finished record (it
+    came after the run wrote metrics.json, e.g. between two jobs of a sweep)."""
+    from trainkit.checkpoints import read_metrics
+
+    out = Path(HydraConfig.get().runtime.output_dir)
+    if record and read_metrics(out).get("status") in ("ok", "pruned"):
+        return f"interrupted: the run had finished and written {out / record}"
+    return "interrupted before training started: nothing was trained or written"
 
 
 def _main_thread() -> bool:

@@ -23,11 +23,13 @@ class SweepReport(Callback):
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from hydra_plugins.trainkit_optuna_sweeper._jobs import stop_on_sigterm
         from trainkit.reports import sweep_report
         from trainkit.run_files import fmt
 
         try:
-            report = sweep_report(config.hydra.sweep.dir)
+            with stop_on_sigterm():  # SIGTERM while the report is written: exit 143 too
+                report = sweep_report(config.hydra.sweep.dir)
         except Exception as err:  # a report problem must not hide the sweep's own result
             log.warning("no sweep report: %s", err)
             return

@@ -19,13 +19,16 @@ write the same job folders), and SIGTERM stops the sweep wherever it lands (see 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
 import re
 import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 PLAN_FILE = "sweep_jobs.yaml"
 EARLIER = "earlier_attempts"
+WORKER_GRACE_S = 60.0  # for a job in a worker process to save its last.ckpt after SIGTERM
 
 
 class SweepError(SystemExit):
@@ -306,8 +310,17 @@ def _consecutive(jobs: list[Job]) -> Iterator[list[Job]]:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    if not _in_trainer_run(frame):
-        raise SweepInterrupted
+    if _in_trainer_run(frame):
+        return
+    # jobs in worker processes (hydra/launcher=joblib): each saves its last.ckpt and stops too
+    children = multiprocessing.active_children()
+    for child in children:
+        with contextlib.suppress(OSError):
+            os.kill(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + WORKER_GRACE_S
+    for child in children:
+        child.join(timeout=max(0.0, deadline - time.monotonic()))
+    raise SweepInterrupted
 
 
 def _in_trainer_run(frame: Any) -> bool:
