@@ -23,7 +23,7 @@ class SweepReport(Callback):
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from hydra_plugins.trainkit_optuna_sweeper._jobs import stop_on_sigterm
+        from hydra_plugins.trainkit_optuna_sweeper._signals import stop_on_sigterm
         from trainkit.reports import sweep_report
         from trainkit.run_files import fmt
 

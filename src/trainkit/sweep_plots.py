@@ -117,6 +117,9 @@ def line(report: dict[str, Any], key: str, path: Path) -> Path:
             if stats["n"]:
                 std = 0.0 if math.isnan(stats["std"]) else stats["std"]
                 points.append((position[v], stats["mean"], std))
+                ax.annotate(f"n={stats['n']}", (position[v], stats["mean"]), fontsize=8,
+                            xytext=(6, -12), textcoords="offset points")  # fmt: skip
+        ax.margins(x=0.12)  # room for the n= labels
         if points:
             x, mean, std = zip(*points, strict=True)
             ax.errorbar(
@@ -153,7 +156,8 @@ def line(report: dict[str, Any], key: str, path: Path) -> Path:
         ax.set_xscale("log")
     ax.set_xticks(list(position.values()), values)
     ax.set(xlabel=key, ylabel=report["metric"])
-    ax.set_title(f"{report['metric']} by {key} ({better(report)})", fontsize=10)
+    over = ", mean ± std over the seeds" if report.get("configs") is not None else ""
+    ax.set_title(f"{report['metric']} by {key}{over} ({better(report)})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)

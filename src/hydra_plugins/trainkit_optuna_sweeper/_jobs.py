@@ -14,23 +14,17 @@ joblib or submitit get the same one. Before launching, each job's folder says wh
 
 `sweep_jobs.yaml` in the sweep folder lists every job planned, so that the report also shows the
 jobs that never started. The sweep folder is locked while a sweep runs in it (two sweeps must not
-write the same job folders), and SIGTERM stops the sweep wherever it lands (see `stop_on_sigterm`).
+write the same job folders), and SIGTERM stops the sweep wherever it lands (_signals.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
 import os
 import re
 import shlex
-import signal
 import sys
-import threading
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,11 +37,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainkit.run_dirs import FolderInUse, Lock, fresh_folder, job_state, lock_folder
 
+from ._signals import SweepInterrupted
+
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "sweep_jobs.yaml"
 EARLIER = "earlier_attempts"
-WORKER_GRACE_S = 60.0  # for a job in a worker process to save its last.ckpt after SIGTERM
 
 
 class SweepError(SystemExit):
@@ -56,13 +51,6 @@ class SweepError(SystemExit):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-
-
-class SweepInterrupted(SystemExit):
-    """SIGTERM outside a Trainer's fit or test: ends the sweep with exit code 143."""
-
-    def __init__(self) -> None:
-        super().__init__(143)
 
 
 @dataclass
@@ -108,6 +96,7 @@ class SweepJobs:
             raise SweepError(f"error: {err}") from None
         with open_dict(self.config):
             self.config.hydra.sweep.dir = str(path)
+        self.resumed = (path / PLAN_FILE).is_file()  # an earlier sweep ran here
         OmegaConf.save(self.config, path / "multirun.yaml")
         return path
 
@@ -191,6 +180,10 @@ class SweepJobs:
                     "job %d (%s): interrupted in an earlier run: resumes from its last.ckpt",
                     job.num,
                     job.folder.name,
+                )
+            elif self.resumed:
+                log.info(
+                    "job %d (%s): not started in an earlier run: runs", job.num, job.folder.name
                 )
             job.state = {"interrupted": "resumed", "failed": "rerun"}.get(job.state, "run")
             to_run.append(job)
@@ -307,42 +300,3 @@ def _consecutive(jobs: list[Job]) -> Iterator[list[Job]]:
         segment.append(job)
     if segment:
         yield segment
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    if _in_trainer_run(frame):
-        return
-    # jobs in worker processes (hydra/launcher=joblib): each saves its last.ckpt and stops too
-    children = multiprocessing.active_children()
-    for child in children:
-        with contextlib.suppress(OSError):
-            os.kill(child.pid, signal.SIGTERM)
-    deadline = time.monotonic() + WORKER_GRACE_S
-    for child in children:
-        child.join(timeout=max(0.0, deadline - time.monotonic()))
-    raise SweepInterrupted
-
-
-def _in_trainer_run(frame: Any) -> bool:
-    """Whether the signal came while a Lightning Trainer fits or tests: its own SIGTERM handler
-    (which calls this one too) then stops it at the end of the iteration, with last.ckpt
-    written. Told from the stack, as Lightning has no public flag for it and leaves its handler
-    installed after a fit."""
-    while frame is not None:
-        if frame.f_code.co_name == "_run_stage" and "lightning" in frame.f_code.co_filename:
-            return True
-        frame = frame.f_back
-    return False
-
-
-@contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM ends the sweep with exit code 143 wherever it lands (between jobs, composing, in
-    the report), not only during a fit, where Lightning handles it."""
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
-    try:
-        yield
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)

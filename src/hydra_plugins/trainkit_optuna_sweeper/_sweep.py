@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Transformer
 from hydra.core.utils import JobReturn
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
-from ._jobs import Job, SweepError, SweepJobs, quoted, stop_on_sigterm
+from ._jobs import Job, SweepError, SweepJobs, quoted
+from ._results import RESULTS_FILE, dump, summarize
 from ._search_space import SearchParam, split_overrides
+from ._signals import stop_on_sigterm
 from ._storage import (
     LIVE,
     STUDY_VARIABLE,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RESULTS_FILE = "optimization_results.yaml"
 OptunaSweepError = SweepError  # the name this module used before
 PRUNING_CALLBACK = "trainkit.pruning.OptunaPruning"
 
@@ -255,7 +255,7 @@ class Loop:
     def finish(self, sweep_dir: Path, direction: str) -> list[Sequence[JobReturn]]:
         results_path = sweep_dir / RESULTS_FILE
         summary = summarize(self.study, self.space, self.trial_jobs, direction, self.metric)
-        results_path.write_text(yaml.dump(summary, Dumper=_Dumper, sort_keys=False))
+        results_path.write_text(dump(summary))
         if summary["n_complete"] == 0:
             message = f"All {summary['n_trials']} trials failed; see {results_path} and job logs"
             log.error(message)
@@ -301,60 +301,3 @@ def _as_text(value: Any) -> str:
     if isinstance(value, (DictConfig, ListConfig)):
         value = OmegaConf.to_container(value)
     return Transformer.str(value)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Plain YAML for people: no &id001 anchors where trials share a list value."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def summarize(
-    study: optuna.Study,
-    space: dict[str, SearchParam],
-    trial_jobs: dict[int, list[Job]],
-    direction: str,
-    optimized_metric: str | None,
-) -> dict[str, Any]:
-    """The content of optimization_results.yaml: the best trial of the study, then every trial
-    of this sweep with its job(s), state, value and parameters."""
-    trials = study.get_trials(deepcopy=False)
-    this_sweep = [t for t in trials if t.number in trial_jobs]
-    best = study.best_trial if any(t.state == TrialState.COMPLETE for t in trials) else None
-
-    def job_of(trial: FrozenTrial) -> int | None:
-        jobs = trial_jobs.get(trial.number)
-        return jobs[0].num if jobs else None
-
-    def entry(t: FrozenTrial) -> dict[str, Any]:
-        item = {"number": t.number, "job": job_of(t), "state": t.state.name, "value": t.value}
-        if len(trial_jobs[t.number]) > 1:  # repeats: every seed's job and value
-            item["jobs"] = [job.num for job in trial_jobs[t.number]]
-            item["values"] = t.user_attrs.get("values")
-        return {**item, "params": _params(t, space)}
-
-    return {
-        "study_name": study.study_name,
-        "direction": direction,
-        "optimized_metric": optimized_metric,
-        "n_trials": len(this_sweep),
-        "n_complete": sum(t.state == TrialState.COMPLETE for t in this_sweep),
-        "n_pruned": sum(t.state == TrialState.PRUNED for t in this_sweep),
-        "n_failed": sum(t.state == TrialState.FAIL for t in this_sweep),
-        "best_trial": best.number if best else None,
-        "best_job": job_of(best) if best else None,
-        "best_value": best.value if best else None,
-        "best_params": _params(best, space) if best else None,
-        "best_overrides": _overrides(best, space) if best else [],
-        "trials": [entry(t) for t in this_sweep],
-    }
-
-
-def _params(trial: FrozenTrial, space: dict[str, SearchParam]) -> dict[str, Any]:
-    return {k: space[k].config_value(v) if k in space else v for k, v in trial.params.items()}
-
-
-def _overrides(trial: FrozenTrial, space: dict[str, SearchParam]) -> list[str]:
-    """Command-line overrides that rerun the trial: `python train.py <these>`."""
-    return [space[k].override(v) if k in space else f"{k}={v}" for k, v in trial.params.items()]

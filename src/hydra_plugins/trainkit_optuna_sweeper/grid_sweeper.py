@@ -36,7 +36,8 @@ class GridSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> Any:
         import logging
 
-        from ._jobs import SweepError, SweepJobs, stop_on_sigterm
+        from ._jobs import SweepError, SweepJobs
+        from ._signals import stop_on_sigterm
 
         assert self.config is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
