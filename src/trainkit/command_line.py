@@ -101,12 +101,19 @@ def mistyped_key(args: list[str], conf_dir: Path, config_name: str) -> str | Non
     `max_epochs=5` -> trainer.max_epochs, `+trainer.epochs=5` -> trainer.max_epochs. None when
     every key is known or new on purpose (Hydra reports the rest)."""
     keys = None
+    given = [a.partition("=")[0] for a in args if "=" in a and not a.startswith("-")]
+    # objects added with Hydra's grammar (+callbacks.<name>._target_=...): they and their
+    # arguments are new on purpose
+    added = {k.lstrip("+").rpartition(".")[0] for k in given if k.startswith("+")}
+    added &= {k.lstrip("+").removesuffix("._target_") for k in given if k.endswith("._target_")}
     for arg in args:
         if arg.startswith("-") or "=" not in arg:
             continue
         key, _, value = arg.partition("=")
         name = key.lstrip("+~")
         if name.startswith("hydra.") or "/" in name or "@" in name:
+            continue
+        if key.startswith("+") and name.rpartition(".")[0] in added:
             continue
         keys = keys if keys is not None else known_keys(conf_dir, config_name)
         if name in keys or any(k.startswith(f"{name}.") for k in keys):
