@@ -205,19 +205,28 @@ def test_a_sweep_whose_trials_all_fail_still_writes_its_report(tmp_path):
 
 
 @pytest.mark.slow
-def test_ddp_inside_an_optuna_sweep(tmp_path):
-    args = ["trainer=ddp_cpu", "hparams_search=regression_optuna", "hydra.sweeper.n_trials=2"]
-    out = train([*args, "trainer.max_epochs=1", "data.n_samples=230"], tmp_path)
+def test_ddp_inside_an_optuna_sweep_with_pruning(tmp_path):
+    """Two trials of two processes each (trainer=ddp_cpu); the second is pruned: the main
+    process asks Optuna and both processes stop."""
+    args = [*PRUNED, "trainer=ddp_cpu", "hydra.sweeper.n_trials=2"]
+    out = train(args, tmp_path)
     output = out.stdout + out.stderr
     assert out.returncode == 0, output[-3000:]
     assert output.count("Initializing distributed: GLOBAL_RANK: 1,") == 2  # each trial's worker
     (sweep,) = (tmp_path / "logs" / "regression_optuna" / "multiruns").iterdir()
     res = read_results(sweep)
-    assert [t["state"] for t in res["trials"]] == ["COMPLETE", "COMPLETE"]
+    assert [(t["params"]["optimizer.lr"], t["state"]) for t in res["trials"]] == [
+        (0.05, "COMPLETE"),
+        (0.0001, "PRUNED"),
+    ]
     from trainkit.training import optimized_value
 
-    for t in res["trials"]:
-        metrics = json.loads(next(sweep.glob(f"{t['job']}_*/metrics.json")).read_text())
-        assert metrics["plan"]["world_size"] == 2 and metrics["status"] == "ok"
-        assert t["value"] == pytest.approx(optimized_value(metrics, "val/loss"))
-    assert [p.name for p in (tmp_path / "logs").iterdir()] == ["regression_optuna"]  # no stray runs
+    complete, pruned = (
+        json.loads(next(sweep.glob(f"{t['job']}_*/metrics.json")).read_text())
+        for t in res["trials"]
+    )
+    assert complete["plan"]["world_size"] == pruned["plan"]["world_size"] == 2
+    assert res["trials"][0]["value"] == pytest.approx(optimized_value(complete, "val/loss"))
+    assert (complete["status"], complete["epochs"]) == ("ok", 4)
+    assert (pruned["status"], pruned["epochs"]) == ("pruned", 1)
+    assert [p.name for p in (tmp_path / "logs").iterdir()] == ["regression_optuna"]  # no strays
