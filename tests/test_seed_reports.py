@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_reports import is_png, make_job, write_events
+from test_reports import is_png, load_script, make_job, write_events
 
 from trainkit.plots import load_runs, plot_curves
 from trainkit.reports import sweep_report
@@ -48,7 +48,9 @@ def rows_of(md: str, header_start: str) -> list[list[str]]:
     return [table[0], *table[2:]]
 
 
-def test_jobs_that_differ_only_in_their_seed_are_one_configuration(seeds_sweep: Path) -> None:
+def test_jobs_that_differ_only_in_their_seed_are_one_configuration(
+    seeds_sweep: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     report = sweep_report(seeds_sweep)
     configs = report["configs"]
     assert [c["settings"] for c in configs] == [
@@ -91,6 +93,9 @@ def test_jobs_that_differ_only_in_their_seed_are_one_configuration(seeds_sweep: 
     assert by_config[3]["n"] == "2" and by_config[3]["jobs"] == "3"
 
     assert report["picture"] == str(seeds_sweep / "heatmap.png") and is_png(Path(report["picture"]))
+    assert load_script("sweep_report").main([str(seeds_sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "best by val/acc: batch_size=128, lr=0.01 = 0.85 ± 0.01 (n=3)" in out
     assert "by `data.batch_size` and `optimizer.lr`, mean ± std over the seeds)" in md
 
 
