@@ -1,4 +1,5 @@
-"""The figures of the README and its guides are what the code gives now (scripts/readme_figures.py --check)."""
+"""The figures of the README and its guides are what the code gives now
+(scripts/readme_figures.py --check)."""
 
 from __future__ import annotations
 
