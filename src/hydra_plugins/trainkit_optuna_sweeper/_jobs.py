@@ -65,8 +65,11 @@ class Job:
 
 
 def quoted(value: str) -> str:
-    """`value` as a quoted Hydra override value (folder names hold `=` and `,`)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """`value` as a quoted Hydra override value (folder names hold `=` and `,`): backslashes are
+    doubled only before a quote and at the end, as Hydra's grammar reads them (the rule of
+    trainkit.distributed.quote, which imports torch)."""
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    return "'" + re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped) + "'"
 
 
 class SweepJobs:
