@@ -216,6 +216,7 @@ PLACEHOLDERS: list[tuple[str, Callable[[re.Match, str, Context], str]]] = [
     (r"\[(--[^\]]+)\]", lambda m, cmd, ctx: m[1]),  # optional arguments: give them
     (r"(?<=--logdir )logs\b", lambda m, cmd, ctx: str(ctx.logs)),
     (r"(?<=sqlite:///)optuna\.db", lambda m, cmd, ctx: f"{ctx.tmp}/optuna.db"),
+    (r"(?<=journal:)optuna\.log", lambda m, cmd, ctx: f"{ctx.tmp}/optuna.log"),
     (r"(?<=data\.path=)(my_images|reviews\.csv|houses\.csv)\b",
      lambda m, cmd, ctx: ctx.data_file(m[1], cmd)),
     (r"/path/to/project", lambda m, cmd, ctx: str(ctx.own_project())),
@@ -256,6 +257,7 @@ RULES = [
     Rule(r"data\.download=true", "skip", "needs internet (downloads the dataset)"),
     Rule(r"\bdata=mnist\b", "skip", "needs the MNIST files (data.download=true: internet)"),
     Rule(r"submitit_slurm", "skip", "needs a SLURM cluster"),
+    Rule(r"^sbatch ", "skip", "needs a SLURM cluster (an array of Optuna workers)"),
     Rule(r"trainer=ddp( |$)", "skip", "needs GPUs (trainer=ddp: one process per GPU, NCCL)"),
     Rule(r"<job overrides>", "skip", "the DDP worker command trainkit builds; ddp_cpu runs it"),
     Rule(r"^python train\.py model=mlp$", "skip", "needs mlp.yaml in conf/ (run above by path)"),

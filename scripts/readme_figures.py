@@ -10,7 +10,12 @@ produced here by running the command the page names, in a temporary log folder:
 - reference: "What they reach", from scripts/reference_results.py (seed 42, default configs);
 - sweep: the sweep table of `python train.py -m model=cnn data.batch_size=16,64,256
   trainer.max_epochs=2,4` (from its report.md), with docs/images/heatmap.png (the sweep's own)
-  and docs/images/curves_by_epoch.png (`python scripts/plot_curves.py <sweep dir>`).
+  and docs/images/curves_by_epoch.png (`python scripts/plot_curves.py <sweep dir>`);
+- sweep_resume: `python train.py -m model=cnn optimizer.lr=0.002,0.001,0.0005 ...` stopped by
+  SIGTERM while its job 1 validates (as a cluster's pre-emption), then the same command with
+  `hydra.sweep.dir=<that sweep>`: what the resumed sweep said, and its report's table;
+- sweep_seeds: the configurations table of `python train.py -m model=cnn data.batch_size=32,128
+  seed=1,2,3 trainer.max_epochs=2` (mean ± std over the seeds), with docs/images/seeds_line.png.
 
 Without options it rewrites those blocks and copies the pictures into docs/images/.
 `--check` changes nothing: it regenerates everything and exits 1 when a block differs
@@ -114,8 +119,73 @@ def sweep(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
     return {"sweep": "\n".join("| " + " | ".join(row) + " |" for row in rows)}
 
 
+# -- sweeps that stop and resume, seeds as a dimension (docs/sweeps.md) -----------------------
+RESUME_RUN = ["-m", "model=cnn", "optimizer.lr=0.002,0.001,0.0005", "trainer.max_epochs=3",
+              "trainer.limit_train_batches=10"]  # fmt: skip
+SEEDS_RUN = ["-m", "model=cnn", "data.batch_size=32,128", "seed=1,2,3", "trainer.max_epochs=2"]
+# train.py, sent SIGTERM (as a cluster's pre-emption) while job 1 validates its second epoch
+PREEMPTED = """import os, signal, sys
+from hydra.core.hydra_config import HydraConfig
+from trainkit.models.classifier import ClassifierModule
+step = ClassifierModule.validation_step
+def validation_step(self, batch, batch_idx):
+    if batch_idx == 0 and self.current_epoch == 1 and HydraConfig.get().job.num == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return step(self, batch, batch_idx)
+ClassifierModule.validation_step = validation_step
+sys.argv[0] = TRAIN = {train!r}
+exec(compile(open(TRAIN).read(), TRAIN, "exec"), {{"__name__": "__main__", "__file__": TRAIN}})
+"""
+
+
+def run_train(script: str, args: list[str], logs: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TRAINKIT_LOG_DIR": str(logs)}
+    return subprocess.run([sys.executable, script, *args, *QUIET], cwd=ROOT, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+
+
+def report_table(report_md: Path, header: str, columns: tuple[str, ...] | None = None) -> str:
+    """The table of report.md whose header line starts with `header` (only `columns`)."""
+    lines = report_md.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    table = [[c.strip() for c in line.strip("|").split("|")] for line in table_lines(lines[start:])]
+    table = [table[0], ["---"] * len(table[0]), *table[2:]]
+    keep = [table[0].index(c) for c in columns] if columns else range(len(table[0]))
+    return "\n".join("| " + " | ".join(row[i] for i in keep) + " |" for row in table)
+
+
+def sweep_resume(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
+    """A sweep stopped by SIGTERM in job 1, then the same command into its folder."""
+    script = tmp / "preempted.py"
+    script.write_text(PREEMPTED.format(train=str(ROOT / "train.py")))
+    stopped = run_train(str(script), RESUME_RUN, tmp / "logs")
+    if stopped.returncode != 143:
+        sys.exit(f"error: the pre-empted sweep ended with {stopped.returncode}, not 143")
+    (sweep_dir,) = (tmp / "logs" / "train" / "multiruns").iterdir()
+    resumed = run_train("train.py", [*RESUME_RUN, f"hydra.sweep.dir={sweep_dir}"], tmp / "logs")
+    if resumed.returncode != 0:
+        sys.exit(f"error: the resumed sweep failed:\n{resumed.stderr[-3000:]}")
+    said = re.findall(r"^\[[^]]+\]\[HYDRA\] ((?:job \d+ |sweep done).*)$",
+                      resumed.stdout + resumed.stderr, re.M)  # fmt: skip
+    columns = ("job", "optimizer.lr", "status", "**objective**", "test/acc", "epochs",
+               "iterations")  # fmt: skip
+    return {
+        "sweep_resume_console": "```\n" + "\n".join(said) + "\n```",
+        "sweep_resume": report_table(sweep_dir / "report.md", "| job |", columns),
+    }
+
+
+def sweep_seeds(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
+    """Two batch sizes, three seeds each: configurations ranked by their mean."""
+    train(SEEDS_RUN, tmp / "logs")
+    (sweep_dir,) = (tmp / "logs" / "train" / "multiruns").iterdir()
+    pictures["seeds_line"] = sweep_dir / "line.png"
+    return {"sweep_seeds": report_table(sweep_dir / "report.md", "| rank |")}
+
+
 FIGURES: dict[str, Callable[[Path, dict[str, Path]], dict[str, str]]] = {
-    "budget": budget, "reference": reference, "sweep": sweep,
+    "budget": budget, "reference": reference, "sweep": sweep, "sweep_resume": sweep_resume,
+    "sweep_seeds": sweep_seeds,
 }  # fmt: skip
 
 

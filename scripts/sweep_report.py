@@ -1,7 +1,8 @@
 """Summarise a Hydra multirun: `python scripts/sweep_report.py logs/train/multiruns/<time>`.
 
 Writes report.md (a Markdown table of every job, the swept parameters, the best job),
-report.csv, and heatmap.png (two swept parameters) or line.png (one) into the sweep folder.
+report.csv, and heatmap.png (two swept parameters) or line.png (one) into the sweep folder;
+with `seed` swept, configurations ranked by their mean over seeds and report_by_config.csv.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 
 from trainkit.reports import sweep_report
 from trainkit.run_files import ReportError, fmt, label
+from trainkit.seeds import config_label, mean_std
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
     )
     best = report["best"]
-    if best:
+    if report["best_config"]:  # seeds swept: configurations ranked by their mean
+        config = report["best_config"]
+        print(f"best by {report['metric']}: {config_label(config)} = {mean_std(config)}")
+    elif best:
         where = label(best["overrides"], report["swept"]) or best["dir"]
         print(f"best by {report['metric']}: job {best['job']} ({where}) = {fmt(best['value'])}")
     else:

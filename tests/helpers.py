@@ -59,9 +59,9 @@ def make_cfg(overrides: list[str], output_dir: Path, config_name: str = "train")
     """Compose conf/<config_name>.yaml as `python train.py <overrides>` would, with the run
     directory set to `output_dir` and the log folder (TensorBoard's runs, MLflow's store) beside
     it, unless the overrides set one."""
-    from trainkit.cli import compose_config
-
     from omegaconf import open_dict
+
+    from trainkit.cli import compose_config
 
     output_dir.mkdir(parents=True, exist_ok=True)
     cfg = compose_config(CONF, overrides, output_dir, config_name)

@@ -182,6 +182,8 @@ def test_plugin_is_discovered_by_hydra() -> None:
 
 APP = """
 import math
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -192,6 +194,9 @@ from hydra.core.hydra_config import HydraConfig
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg) -> float:
     job = HydraConfig.get().job.num
+    time.sleep(cfg.sleep)
+    if job == cfg.die_at_job:  # as a worker killed by its cluster: no cleanup at all
+        os.kill(os.getpid(), signal.SIGKILL)
     if cfg.rendezvous:  # jobs 2k and 2k+1 wait for each other: only parallel jobs get past
         (Path(cfg.rendezvous) / f"started_{job}").touch()
         deadline = time.time() + 30
@@ -203,7 +208,7 @@ def main(cfg) -> float:
         raise RuntimeError("boom")
     if job == 1:
         return math.nan
-    return (cfg.x - 2) ** 2 + cfg.offset + len(cfg.widths)
+    return (cfg.x - 2) ** 2 + cfg.offset + len(cfg.widths) + cfg.seed / 100
 
 
 if __name__ == "__main__":
@@ -220,6 +225,9 @@ widths: []
 act: relu
 fail_all: false
 rendezvous: null
+sleep: 0
+die_at_job: -1
+seed: 0
 hydra:
   sweeper:
     sampler:

@@ -14,7 +14,8 @@ def test_every_figure_block_of_the_pages_has_a_maker():
     opened = re.findall(r"<!-- figures:(\w+) -->", readme)
     closed = re.findall(r"<!-- /figures:(\w+) -->", readme)
     assert opened == closed and set(opened) == {
-        "reference", "budget_plan", "budget_actual", "sweep"
+        "reference", "budget_plan", "budget_actual", "sweep", "sweep_resume_console",
+        "sweep_resume", "sweep_seeds",
     }  # fmt: skip
 
 
@@ -22,5 +23,6 @@ def test_every_figure_block_of_the_pages_has_a_maker():
 def test_readme_figures_match_the_code(tmp_path):
     out = run_script(["--check"], tmp_path, script="scripts/readme_figures.py", timeout=1500)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    for name in ("reference", "budget_plan", "budget_actual", "sweep"):
+    for name in ("reference", "budget_plan", "budget_actual", "sweep", "sweep_resume_console",
+                 "sweep_resume", "sweep_seeds"):  # fmt: skip
         assert re.search(rf"^{name}: \S+ matches$", out.stdout, re.M), name

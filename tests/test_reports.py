@@ -63,7 +63,7 @@ def make_job(
         }
         (job / "metrics.json").write_text(json.dumps(failed))
         return job
-    ok = status == "ok"
+    ok = status in ("ok", "pruned")  # a pruned job has the values of its shortened run
     iters = math.ceil(1257 / batch_size)
     summary = {
         "status": status,
@@ -190,10 +190,10 @@ def test_one_swept_parameter_gives_a_line_plot(tmp_path: Path) -> None:
 
 def test_three_swept_parameters_and_job_order(tmp_path: Path) -> None:
     for num in range(12):  # folder 10 comes after 9, not after 1
-        make_job(tmp_path, num, [f"a={num % 2}", f"b={num % 3}", f"seed={num}"], 0.5 + num / 100)
+        make_job(tmp_path, num, [f"a={num % 2}", f"b={num % 3}", f"c={num}"], 0.5 + num / 100)
     assert [d.name for d in find_job_dirs(tmp_path)] == [str(n) for n in range(12)]
     report = sweep_report(tmp_path)
-    assert list(report["swept"]) == ["a", "b", "seed"] and report["picture"] is None
+    assert list(report["swept"]) == ["a", "b", "c"] and report["picture"] is None
     assert report["best"]["job"] == "11"
     assert "Picture: none (3 swept parameters" in (tmp_path / "report.md").read_text()
     assert not list(tmp_path.glob("*.png"))

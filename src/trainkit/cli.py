@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,15 +42,20 @@ def run_job(
     from trainkit.config import check_config
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    sigterm = signal.getsignal(signal.SIGTERM) if _main_thread() else None
     try:
         check_config(cfg)
+        if record == "metrics.json":
+            resume_own_folder(cfg, multirun)
         return job(cfg)
     except SystemExit as stop:
         if type(stop).__name__ == "SIGTERMException":  # Lightning's; its exit code would be 0
+            if multiprocessing.parent_process() is not None:  # a joblib worker: end it, do not
+                os._exit(143)  # take the next job (its files are written; the sweep is stopping)
             sys.exit(143)
         raise
-    except KeyboardInterrupt:  # before fit started (data loading, tuning): nothing to save
-        fail("interrupted before training started: nothing was trained or written", 130)
+    except KeyboardInterrupt:  # outside fit and test (data loading, tuning, writing results)
+        fail(interrupted_message(record), 130)
     except Exception as raw:
         err = user_error(raw)
         if record:
@@ -57,6 +65,41 @@ def run_job(
                 fail(f"error: {err}", 1)
             raise
         return math.nan
+    finally:
+        # Lightning leaves its SIGTERM handler installed after a fit (its own teardown runs
+        # before the callbacks' teardown, where LastCheckpoint puts it back): the next job of a
+        # sweep, and the time between jobs, must find the handler this job found.
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
+
+
+def interrupted_message(record: str | None) -> str:
+    """What a Ctrl-C outside fit and test left: nothing, or the run's finished record (it
+    came after the run wrote metrics.json, e.g. between two jobs of a sweep)."""
+    from trainkit.checkpoints import read_metrics
+
+    out = Path(HydraConfig.get().runtime.output_dir)
+    if record and read_metrics(out).get("status") in ("ok", "pruned"):
+        return f"interrupted: the run had finished and written {out / record}"
+    return "interrupted before training started: nothing was trained or written"
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def resume_own_folder(cfg: DictConfig, multirun: bool) -> None:
+    """A job of a resumed sweep that was interrupted goes on from the last.ckpt in its own folder
+    (trainkit's sweepers announce it; a DDP worker of that job does the same as its main
+    process). A single run resumes only with ckpt_path (trainkit.run_dirs refuses the rest)."""
+    from trainkit.run_dirs import job_state, secondary_process
+
+    if not (multirun or secondary_process()) or cfg.get("ckpt_path") is not None:
+        return
+    out = Path(HydraConfig.get().runtime.output_dir)
+    if "ckpt_path" in cfg and job_state(out) == "interrupted":
+        log.info("resuming this job from %s", out / "checkpoints" / "last.ckpt")
+        cfg.ckpt_path = str(out)
 
 
 def fail(message: str, code: int) -> None:
@@ -135,6 +178,8 @@ def job_label() -> str:
     except Exception:  # the sweep itself reports a bad override; a label must not fail first
         swept = set()
     swept |= set((hc.sweeper.get("params") or {}).keys())  # an Optuna search's parameters
+    if (hc.sweeper.get("repeats") or 1) > 1:  # an Optuna trial's repeats, one per seed
+        swept.add("seed")
     pairs = [o.lstrip("+~").partition("=")[::2] for o in hc.overrides.task]
     pairs = [(k, v) for k, v in pairs if k in swept] or pairs
     names = [k.rpartition(".")[2] for k, _ in pairs]

@@ -6,7 +6,8 @@ reads the TensorBoard event files (every point: size_guidance 0, nothing subsamp
 the training loss by iteration (`train/loss`, with `val/loss` where validation ran) and the
 train/val loss and headline metric by epoch (`epoch/*`: the epoch's training mean and its last
 validation, the rule of the TensorBoard curves), where runs with different batch sizes
-line up. `heatmap` and `line` draw a sweep's metric against its swept parameters.
+line up. With seeds swept, each configuration is one curve: the mean over its seeds, with a
+band of ± one standard deviation. (A sweep report's heatmap and line plot: trainkit.sweep_plots.)
 All drawing uses matplotlib's Agg canvas (no display); no torch.
 """
 
@@ -18,17 +19,15 @@ from typing import Any
 
 from trainkit.run_files import (
     ReportError,
-    better,
     config_metric,
     find_job_dirs,
-    fmt,
     label,
     load_job,
-    number,
     read_scalars,
     setting,
     swept_parameters,
 )
+from trainkit.seeds import SEED, summary
 
 
 def agg_figure(width: float, height: float) -> Any:
@@ -63,6 +62,7 @@ def load_runs(path: str | Path) -> list[dict[str, Any]]:
             "dir": Path(j["dir"]),
             "label": label(j["overrides"], swept) or j["job"],
             "status": j["status"],
+            "overrides": j["overrides"],
             "scalars": read_scalars(Path(j["dir"])),
         }
         for j in jobs
@@ -73,7 +73,58 @@ def load_runs(path: str | Path) -> list[dict[str, Any]]:
             f"no TensorBoard event files under {root}: is the logger on "
             "(logger=tensorboard) and did the run start?"
         )
-    return runs
+    return by_configuration(runs, swept) if SEED in swept else runs
+
+
+def by_configuration(runs: list[dict[str, Any]], swept: dict[str, list[str]]) -> list[dict]:
+    """One curve per configuration (the runs that differ only in their seed): at each step the
+    mean over the runs that logged it, and ("bands") their standard deviation."""
+    keys = [k for k in swept if k != SEED]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(tuple(setting(run, k) for k in keys), []).append(run)
+    merged = []
+    for members in groups.values():
+        scalars, bands = {}, {}
+        for tag in sorted({t for r in members for t in r["scalars"]}):
+            at: dict[int, list[float]] = {}
+            for run in members:
+                for x, value in run["scalars"].get(tag, []):
+                    at.setdefault(x, []).append(value)
+            stats = {x: summary(at[x]) for x in sorted(at)}
+            scalars[tag] = [(x, s["mean"]) for x, s in stats.items()]
+            bands[tag] = [(x, 0.0 if math.isnan(s["std"]) else s["std"]) for x, s in stats.items()]
+        first = members[0]
+        statuses = {r["status"] for r in members}
+        merged.append(
+            {
+                **first,
+                "name": ",".join(r["name"] for r in members),
+                "label": (label(first["overrides"], keys) or "every job")
+                + f" (mean ± std of {len(members)} seeds)",
+                "status": "ok" if statuses == {"ok"} else "/".join(sorted(statuses)),
+                "scalars": scalars,
+                "bands": bands,
+            }
+        )
+    return merged
+
+
+def _plot(
+    ax: Any, run: dict[str, Any], tag: str, ls: str, style: dict[str, Any], **kw: Any
+) -> list:
+    """One curve of a run (with its ± std band for a configuration of seeds); its values."""
+    points = run["scalars"].get(tag, [])
+    if not points:
+        return []
+    xs, ys = zip(*points, strict=True)
+    ax.plot(xs, ys, ls=ls, **style, **kw)
+    band = dict(run.get("bands", {}).get(tag, []))
+    if band:
+        low = [y - band[x] for x, y in points]
+        high = [y + band[x] for x, y in points]
+        ax.fill_between(xs, low, high, color=style["color"], alpha=0.18, lw=0)
+    return list(ys)
 
 
 def plot_curves(path: str | Path, metric: str | None = None) -> list[Path]:
@@ -182,12 +233,8 @@ def loss_by_iteration(runs: list[dict[str, Any]], path: Path) -> Path:
     seen: list[float] = []
     for run, style in zip(runs, styles, strict=True):
         for tag, ls, marked in (("train/loss", "-", False), ("val/loss", "--", True)):
-            points = run["scalars"].get(tag, [])
-            if points:  # validation as points: they show where (how often) it ran
-                ax.plot(
-                    *zip(*points, strict=True), ls=ls, **style, markevery=None if marked else []
-                )
-                seen += [v for _, v in points]
+            # validation as points: they show where (how often) it ran
+            seen += _plot(ax, run, tag, ls, style, markevery=None if marked else [])
     _log_if_wide(ax, seen)
     ax.set(xlabel="iteration (training batches)", ylabel="loss")
     ax.set_title(f"Loss by iteration: {path.parent.name}", fontsize=10)
@@ -209,10 +256,7 @@ def by_epoch(runs: list[dict[str, Any]], metric: str | None, path: Path) -> Path
         seen: list[float] = []
         for run, style in zip(runs, styles, strict=True):
             for stage, ls in (("train", "-"), ("val", "--")):
-                points = run["scalars"].get(f"epoch/{stage}_{name}", [])
-                if points:
-                    ax.plot(*zip(*points, strict=True), ls=ls, **style)
-                    seen += [v for _, v in points]
+                seen += _plot(ax, run, f"epoch/{stage}_{name}", ls, style)
         if name == "loss":
             _log_if_wide(ax, seen)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -221,107 +265,5 @@ def by_epoch(runs: list[dict[str, Any]], metric: str | None, path: Path) -> Path
         ax.grid(alpha=0.3)
     _legend(fig, runs, styles, {"train: epoch mean": "-", "val: epoch's last validation": "--"})
     fig.suptitle(f"By epoch: {path.parent.name}", fontsize=10)
-    fig.savefig(path, dpi=120)
-    return path
-
-
-# -- The pictures of a sweep report (called by trainkit.reports.sweep_report) ----------------
-
-
-def heatmap(report: dict[str, Any], rows: str, cols: str, path: Path) -> Path:
-    """Metric per (rows, cols) cell, annotated; failed cells grey and marked, best cell framed."""
-    import numpy as np
-    from matplotlib import colormaps
-    from matplotlib.patches import Rectangle
-    from matplotlib.patheffects import withStroke
-
-    rv, cv, best, up = report["swept"][rows], report["swept"][cols], report["best"], report["mode"]
-    cells: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for j in report["jobs"]:
-        if j["overrides"] is not None:
-            cell = (rv.index(setting(j, rows)), cv.index(setting(j, cols)))
-            cells.setdefault(cell, []).append(j)
-    grid = np.full((len(rv), len(cv)), np.nan)
-    for cell, js in cells.items():
-        values = [j["value"] for j in js if math.isfinite(j["value"])]
-        if values:  # several jobs in one cell (a repeated setting): the best of them
-            grid[cell] = max(values) if up == "max" else min(values)
-    fig = agg_figure(max(4.5, 2.2 + 1.2 * len(cv)), max(3.0, 1.6 + 0.7 * len(rv)))
-    ax = fig.add_subplot()
-    cmap = colormaps["viridis" if up == "max" else "viridis_r"].with_extremes(bad="0.85")
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
-    fig.colorbar(image, ax=ax, label=f"{report['metric']} ({better(report)})")
-    halo = [withStroke(linewidth=3, foreground="white")]  # black text readable on any colour
-    for (r, c), value in np.ndenumerate(grid):
-        js = cells.get((r, c), [])
-        text = fmt(float(value)) + (f"\n({len(js)} jobs)" if len(js) > 1 else "")
-        status = js[0]["status"] if js else "no job"
-        ax.text(
-            c,
-            r,
-            text if math.isfinite(value) else status,
-            ha="center",
-            va="center",
-            path_effects=halo,
-            fontweight="normal" if math.isfinite(value) else "bold",
-            color="firebrick" if not math.isfinite(value) and status == "failed" else "black",
-        )
-    if best and best["overrides"] is not None:
-        corner = (cv.index(setting(best, cols)) - 0.5, rv.index(setting(best, rows)) - 0.5)
-        ax.add_patch(Rectangle(corner, 1, 1, fill=False, edgecolor="red", linewidth=3))
-    ax.set_xticks(range(len(cv)), cv)
-    ax.set_yticks(range(len(rv)), rv)
-    ax.set(xlabel=cols, ylabel=rows)
-    ax.set_title(
-        f"{report['metric']} by {rows} and {cols}"
-        + (
-            f"\nbest (red frame): job {best['job']}, {label(best['overrides'], [rows, cols])}"
-            if best
-            else ""
-        ),
-        fontsize=10,
-    )
-    fig.savefig(path, dpi=120)
-    return path
-
-
-def line(report: dict[str, Any], key: str, path: Path) -> Path:
-    """Metric against the one swept parameter; numeric axis when numeric, failed jobs marked."""
-    values, best = report["swept"][key], report["best"]
-    xs = [number(v) for v in values]
-    numeric = None not in xs
-    position = dict(zip(values, xs if numeric else range(len(values)), strict=True))
-
-    def x_of(job: dict[str, Any]) -> float:
-        return position[setting(job, key)]
-
-    jobs = [j for j in report["jobs"] if j["overrides"] is not None]
-    ok = sorted((j for j in jobs if math.isfinite(j["value"])), key=lambda j: x_of(j))
-    bad = [j for j in jobs if not math.isfinite(j["value"])]
-    fig = agg_figure(6.4, 4.0)
-    ax = fig.add_subplot()
-    ax.plot([x_of(j) for j in ok], [j["value"] for j in ok], "o-", label=report["metric"])
-    if bad:  # at the bottom edge: they have no value to plot
-        ax.plot(
-            [x_of(j) for j in bad],
-            [0.03] * len(bad),
-            "x",
-            color="firebrick",
-            ms=10,
-            mew=2,
-            transform=ax.get_xaxis_transform(),
-            label="failed / no value",
-        )
-    if best and best["overrides"] is not None:
-        ax.plot(
-            [x_of(best)], [best["value"]], "*", color="red", ms=16, label=f"best: job {best['job']}"
-        )
-    if numeric and min(xs) > 0 and max(xs) / min(xs) >= 100:  # learning rates, weight decays
-        ax.set_xscale("log")
-    ax.set_xticks(list(position.values()), values)
-    ax.set(xlabel=key, ylabel=report["metric"])
-    ax.set_title(f"{report['metric']} by {key} ({better(report)})", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)
     return path

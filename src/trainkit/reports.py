@@ -3,28 +3,33 @@
 `python train.py -m data.batch_size=32,128 trainer.max_epochs=1,2` leaves one folder per job.
 `sweep_report(sweep_dir)` reads every job (overrides, status, final metrics, iteration counts),
 finds the swept parameters (override keys whose values differ) and writes into the sweep folder
-report.md, report.csv and heatmap.png (two swept parameters) or line.png (one), which
-trainkit.plots draws. Only stdlib, yaml/omegaconf and matplotlib: no torch, it takes a second.
+report.md (trainkit.report_markdown), report.csv and heatmap.png (two swept parameters) or
+line.png (one), which trainkit.plots draws. A swept `seed` is a dimension of its own
+(trainkit.seeds): configurations are ranked by their mean over seeds, report_by_config.csv has
+one row each, and the pictures show mean ± std. Jobs a sweep planned but never started are
+rows too. Only stdlib, yaml/omegaconf and matplotlib: no torch, it takes a second.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 from trainkit.run_files import (
+    NOT_STARTED,
     STAGES,
     ReportError,
-    better,
     find_job_dirs,
-    fmt,
-    label,
-    load_job,
+    load_sweep,
     setting,
     swept_parameters,
 )
+from trainkit.seeds import SEED, config_label, configurations, stage_stats
+
+__all__ = ["ReportError", "find_job_dirs", "objective", "sweep_report"]
 
 LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "err", "perplexity")
 SOURCE = (
@@ -45,7 +50,7 @@ def sweep_report(
     None, "files": [paths written]}.
     """
     root = Path(sweep_dir)
-    jobs = [load_job(d) for d in find_job_dirs(root)]
+    jobs, planned = load_sweep(root)
     metric = metric or next(
         (j["optimized_metric"] for j in jobs if j["optimized_metric"]), "val/loss"
     )
@@ -55,14 +60,15 @@ def sweep_report(
         raise ReportError(f"mode must be 'min' or 'max', not {mode!r}")
     for job in jobs:
         job["value"] = objective(job, metric)
-    ranked = sorted(
-        (j for j in jobs if math.isfinite(j["value"])),
+    ranked = sorted(  # pruned and interrupted jobs show their value but are not ranked
+        (j for j in jobs if j["status"] == "ok" and math.isfinite(j["value"])),
         key=lambda j: j["value"],
         reverse=mode == "max",
     )
     for rank, job in enumerate(ranked, 1):
         job["rank"] = rank
     swept, constant = swept_parameters(jobs)
+    configs = configurations(jobs, swept, mode)
     report = {
         "sweep_dir": str(root),
         "metric": metric,
@@ -70,18 +76,25 @@ def sweep_report(
         "swept": swept,
         "constant": constant,
         "jobs": jobs,
+        "planned": planned,
         "best": ranked[0] if ranked else None,
+        "configs": configs,
+        "best_config": configs[0] if configs and configs[0]["rank"] else None,
         "picture": None,
-        "why_no_picture": f"{len(swept)} swept parameters; a line plot needs one, a heatmap two",
     }
-    keys = list(swept)
-    cells = math.prod(len(v) for v in swept.values())
-    if len(keys) == 2 and cells > 2 * len(jobs):  # Optuna-like: nearly every value once
+    keys = [k for k in swept if configs is None or k != SEED]  # the seed: mean ± std instead
+    report["axes"] = keys
+    report["why_no_picture"] = (
+        f"{len(keys)} swept parameters{' besides the seed' if configs else ''}; a line plot "
+        "needs one, a heatmap two"
+    )
+    cells = math.prod(len(swept[k]) for k in keys)
+    if len(keys) == 2 and configs is None and cells > 2 * len(jobs):  # Optuna: values once
         report["why_no_picture"] = (
             f"the swept values do not form a grid: {len(jobs)} jobs for {cells} cells"
         )
     elif len(keys) in (1, 2):
-        from trainkit import plots  # all drawing lives there (matplotlib, Agg)
+        from trainkit import sweep_plots as plots  # matplotlib, Agg
 
         report["why_no_picture"] = None
         if len(keys) == 2:  # the parameter with more values goes across (ties: the first one)
@@ -89,16 +102,21 @@ def sweep_report(
             report["picture"] = str(plots.heatmap(report, rows, cols, root / "heatmap.png"))
         else:
             report["picture"] = str(plots.line(report, keys[0], root / "line.png"))
-    write_csv(report, root / "report.csv")
-    (root / "report.md").write_text(markdown(report))
-    report["files"] = [str(root / "report.md"), str(root / "report.csv"), report["picture"]]
-    report["files"] = [f for f in report["files"] if f]
+    from trainkit.report_markdown import markdown
+
+    files = [root / "report.md", root / "report.csv"]
+    write_csv(table(report), files[1])
+    if configs is not None:
+        files.append(root / "report_by_config.csv")
+        write_csv(config_table(report), files[-1])
+    write_text(files[0], markdown(report))
+    report["files"] = [str(f) for f in files] + ([report["picture"]] if report["picture"] else [])
     return report
 
 
 def objective(job: dict[str, Any], metric: str) -> float:
     """Same rule as trainkit.training.optimized_value, so the report agrees with the sweeper."""
-    if job["status"] in ("failed", "missing"):
+    if job["status"] in ("failed", "missing", NOT_STARTED):
         return math.nan
     if job.get("monitor") == metric and isinstance(job.get("best_score"), (int, float)):
         return float(job["best_score"])
@@ -138,11 +156,28 @@ def table(report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def write_csv(report: dict[str, Any], path: Path) -> None:
+def config_table(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per configuration (the jobs that differ only in their seed), best mean first:
+    mean, std and n of the objective and of each test metric; report_by_config.csv."""
+    jobs = report["jobs"]
+    tests = [f"test/{n}" for n in sorted({n for j in jobs for n in j["test"]})]
+    rows = []
+    for config in report["configs"]:
+        row = {"rank": config["rank"], **config["settings"], "configuration": config_label(config)}
+        row.update(n=config["n"], jobs=len(config["jobs"]), metric=report["metric"])
+        row.update(objective_mean=config["mean"], objective_std=config["std"])
+        for metric in tests:
+            stats = stage_stats(jobs, config, metric)
+            row.update({f"{metric}_mean": stats["mean"], f"{metric}_std": stats["std"]})
+        row.update(job_numbers=" ".join(config["jobs"]), seeds=" ".join(config["seeds"]))
+        rows.append(row)
+    return rows
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     """Full precision, '' for absent values: for pandas and spreadsheets."""
-    rows = table(report)
     with path.open("w", newline="") as f:
-        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
         out.writeheader()
         for row in rows:
             out.writerow(
@@ -153,68 +188,8 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
             )
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """report.md: what was swept, the metric, the best job, the picture, then the table."""
-    jobs, swept, metric, best = report["jobs"], report["swept"], report["metric"], report["best"]
-    statuses = [j["status"] for j in jobs]
-    lines = [
-        f"# Sweep report: {Path(report['sweep_dir']).name}",
-        "",
-        f"`{report['sweep_dir']}`: {len(jobs)} job(s), "
-        + ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
-        + ".",
-        "",
-        "Swept: "
-        + (
-            ", ".join(f"`{k}` ({', '.join(v)})" for k, v in swept.items())
-            or "nothing (every job has the same overrides)"
-        )
-        + ".",
-    ]
-    if report["constant"]:
-        lines.append(
-            "Same in every job: "
-            + " ".join(f"`{k}={v}`" for k, v in report["constant"].items())
-            + "."
-        )
-    lines += [
-        "",
-        f"Metric: **{metric}** ({better(report)}); the *objective* column is {SOURCE}.",
-        "",
-    ]
-    if best:
-        where = label(best["overrides"], swept) or "no swept parameters"
-        lines.append(
-            f"**Best job: `{best['job']}`** ({where}): {metric} = {fmt(best['value'])}"
-            f", `{best['dir']}`."
-        )
-    else:
-        lines.append(f"**Best job: none** (no job has a value for {metric}).")
-    lines.append(
-        f"Picture: `{Path(report['picture']).name}` ({metric} by "
-        + " and ".join(f"`{k}`" for k in swept)
-        + ")."
-        if report["picture"]
-        else f"Picture: none ({report['why_no_picture']})."
-    )
-    rows = table(report)
-    names = {"objective": "**objective**", **COUNTS}
-    columns = [c for c in rows[0] if c not in ("metric", "error", "overrides", "dir")]
-    lines += [
-        "",
-        "| " + " | ".join(names.get(c, c) for c in columns) + " |",
-        "|" + "---|" * len(columns),
-    ]
-    for row in rows:
-        row["status"] = row["status"] if row["status"] == "ok" else f"**{row['status']}**"
-        cells = [fmt(row[c]).replace("|", "\\|") for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    if any(s != "ok" for s in statuses):
-        lines += ["", "## Jobs that did not finish", ""]
-        lines += [
-            f"- `{j['job']}` ({label(j['overrides'], swept) or j['dir']}): {j['status']}"
-            + (f": {j['error']}" if j["error"] else "")
-            for j in jobs
-            if j["status"] != "ok"
-        ]
-    return "\n".join(lines) + "\n"
+def write_text(path: Path, text: str) -> None:
+    """Replace `path` at once (a report interrupted while written leaves the previous one)."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -3,8 +3,9 @@ their overrides and TensorBoard scalars. Shared by train.py, eval.py, the sweep 
 curve plots; nothing here imports torch or Lightning.
 
 A run directory (docs/training.md, "What a run leaves behind") holds `.hydra/` (the composed
-config and the overrides), `metrics.json`, `tensorboard/` and `checkpoints/`; a sweep folder
-holds one such directory per job.
+config and the overrides), `metrics.json` and `checkpoints/` (its TensorBoard curves are in
+logs/tensorboard/, named in metrics.json); a sweep folder holds one such directory per job, and
+`sweep_jobs.yaml`, the jobs trainkit's sweepers planned.
 """
 
 from __future__ import annotations
@@ -49,6 +50,36 @@ def find_job_dirs(path: Path) -> list[Path]:
             ".hydra/ or metrics.json, as `python train.py -m ...` writes them"
         )
     return sorted(jobs, key=lambda d: sort_key(job_number(d.name)))
+
+
+PLAN_FILE = "sweep_jobs.yaml"  # {"planned": n, "jobs": [{"job", "folder", "overrides"}]}
+NOT_STARTED = "not started"
+
+
+def load_sweep(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Every job of the sweep (or the single run) at `path`, in job order: each job folder, and
+    each job trainkit's sweeper planned that never started (status "not started"); and how
+    many jobs the sweep meant to run (an Optuna sweep plans trials it has not asked for yet)."""
+    try:
+        plan = yaml.safe_load((path / PLAN_FILE).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        plan = {}
+    try:
+        dirs = find_job_dirs(path)
+    except ReportError:
+        if not plan.get("jobs"):
+            raise
+        dirs = []
+    jobs = [load_job(d) for d in dirs]
+    found = {j["job"] for j in jobs}
+    for planned in plan.get("jobs") or []:
+        if str(planned["job"]) not in found:
+            job = load_job(path / str(planned["folder"]))
+            job.update(status=NOT_STARTED, error="")
+            job["overrides"] = dict(parse_override(str(o)) for o in planned["overrides"])
+            jobs.append(job)
+    jobs.sort(key=lambda j: sort_key(j["job"]))
+    return jobs, max(int(plan.get("planned") or 0), len(jobs))
 
 
 def job_number(folder_name: str) -> str:

@@ -43,6 +43,7 @@ from trainkit.data.base import InMemoryDataModule
 from trainkit.distributed import install_hydra_ddp_fix
 from trainkit.errors import ConfigError
 from trainkit.loggers import MetricsAxes
+from trainkit.pruning import OptunaPruning
 from trainkit.run_files import split_metrics, write_metrics
 from trainkit.summary import is_best_checkpoint, summarize
 from trainkit.tensorboard_views import curated_hparams
@@ -112,8 +113,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer.fit(fitted_model, datamodule=datamodule, ckpt_path=ckpt_path, **LOAD)
     fit_seconds = time.perf_counter() - start
     results = split_metrics(trainer.callback_metrics)
-    fitted = summarize(cfg, trainer, model, seed, ckpt_path, "ok", results, fit_seconds, tuned)
-    if cfg.get("test") and data_contract.has_split(datamodule, "test"):
+    # a run its Optuna trial's pruner stopped (trainkit.pruning) is recorded so, and not tested
+    pruned = any(isinstance(c, OptunaPruning) and c.pruned for c in trainer.callbacks)
+    status = "pruned" if pruned else "ok"
+    fitted = summarize(cfg, trainer, model, seed, ckpt_path, status, results, fit_seconds, tuned)
+    if cfg.get("test") and not pruned and data_contract.has_split(datamodule, "test"):
         best = next((c for c in trainer.callbacks if is_best_checkpoint(c)), None)
         best_path = (best.best_model_path if best else "") or None
         with ctrl_c_kept(), interrupted_run(record, "test", out_dir):

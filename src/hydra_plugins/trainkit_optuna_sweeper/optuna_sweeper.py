@@ -41,10 +41,36 @@ class OptunaSweeperConf:
     sampler: Any = MISSING
     direction: Any = "minimize"  # "minimize" or "maximize" (one objective)
     study_name: str | None = None
-    storage: str | None = None  # null: in memory; "sqlite:///optuna.db": kept, resumable (a
-    # resumed study's sampler is seeded with seed + its number of trials: new trials, repeatably)
-    n_trials: int = 20
+    # null: in memory; "sqlite:///optuna.db" (one process) or any SQLAlchemy URL; "journal:<file>"
+    # (Optuna's journal file: workers on one machine or a shared file system). A kept study
+    # resumes: each trial is sampled with seed + its number, so a resumed study asks new ones.
+    storage: str | None = None
+    n_trials: int = 20  # trials this process runs (several processes: each its n_trials)
     n_jobs: int = 1  # trials launched together (in parallel with e.g. hydra/launcher=joblib)
+    repeats: int = 1  # jobs per trial, with seed, seed+1, ...: the trial's value is their mean
+    # none, median or hyperband (their settings below), or {_target_: optuna.pruners.X, ...}:
+    # each job reports optimized_metric after every validation; a pruned trial stops early
+    pruner: Any = "none"
+    pruners: dict[str, Any] = field(
+        default_factory=lambda: {
+            "median": {
+                "_target_": "optuna.pruners.MedianPruner",
+                "n_startup_trials": 5,  # trials that finish before any is pruned
+                "n_warmup_steps": 1,  # validations of a trial before it may be pruned
+            },
+            "hyperband": {
+                "_target_": "optuna.pruners.HyperbandPruner",
+                "min_resource": 1,  # validations
+                "max_resource": "auto",
+                "reduction_factor": 3,
+            },
+        }
+    )
+    # a storage's running trials record a heartbeat; a trial silent for grace_period seconds
+    # (its worker was killed) is failed and queued again, at most max_retry times
+    heartbeat_interval: float = 60.0
+    grace_period: float = 180.0
+    max_retry: int = 2
     params: dict[str, Any] = field(default_factory=dict)  # key: Hydra sweep syntax
 
 
@@ -58,7 +84,8 @@ _store.store(
 
 class OptunaSweeper(Sweeper):
     """Asks Optuna for `n_jobs` trials at a time, runs them as Hydra jobs through the configured
-    launcher, tells Optuna each job's return value (a failed or NaN job as FAIL)."""
+    launcher, tells Optuna each trial's value (a failed or NaN job as FAIL, a pruned one as
+    PRUNED). See _sweep.py (the loop), _jobs.py (resuming), _storage.py (workers, pruning)."""
 
     def __init__(
         self,
@@ -69,20 +96,21 @@ class OptunaSweeper(Sweeper):
         n_trials: int,
         n_jobs: int,
         params: DictConfig | dict[str, Any] | None,
+        repeats: int = 1,
+        **more: Any,  # pruner, heartbeat, ...: read from the config by _sweep
     ) -> None:
         if not isinstance(direction, str) or direction not in ("minimize", "maximize"):
             raise ValueError(
                 f"hydra.sweeper.direction must be 'minimize' or 'maximize', got {direction!r} "
                 "(multi-objective studies are not supported)"
             )
-        if n_trials < 1 or n_jobs < 1:
-            raise ValueError(f"n_trials and n_jobs must be >= 1, got {n_trials} and {n_jobs}")
         self.sampler = sampler
         self.direction = direction
         self.study_name = study_name
         self.storage = storage
-        self.n_trials = n_trials
+        self.n_trials = n_trials  # checked in sweep(), where a bad value is one sentence
         self.n_jobs = n_jobs
+        self.repeats = repeats
         self.params = dict(params or {})
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
