@@ -381,11 +381,11 @@ def test_train_py_regression_search(tmp_path: Path) -> None:
     (sweep_dir,) = (tmp_path / "regression_optuna" / "multiruns").iterdir()
     assert job_dirs(sweep_dir) == ["0", "1", "2"]
     res = read_results(sweep_dir)
-    assert res["optimized_metric"] == "val/loss" and res["direction"] == "minimize"
+    assert res["optimized_metric"] == "val/mse" and res["direction"] == "minimize"
     assert res["n_complete"] == 3
     for t in res["trials"]:
         metrics = json.loads((job_dir(sweep_dir, t["job"]) / "metrics.json").read_text())
-        assert t["value"] == pytest.approx(optimized_value(metrics, "val/loss"))
+        assert t["value"] == pytest.approx(optimized_value(metrics, "val/mse"))
     assert res["best_value"] == min(t["value"] for t in res["trials"])
 
 

@@ -149,7 +149,7 @@ def train(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-# a learning rate of 1e-4 leaves val/loss far above 1 after an epoch, 0.05 brings it below 0.5:
+# a learning rate of 1e-4 leaves val/mse far above 1 after an epoch, 0.05 brings it below 0.5:
 # the threshold pruner stops the first kind at its first validation, never the second
 PRUNED = [
     "hparams_search=regression_optuna",
@@ -226,7 +226,7 @@ def test_ddp_inside_an_optuna_sweep_with_pruning(tmp_path):
         for t in res["trials"]
     )
     assert complete["plan"]["world_size"] == pruned["plan"]["world_size"] == 2
-    assert res["trials"][0]["value"] == pytest.approx(optimized_value(complete, "val/loss"))
+    assert res["trials"][0]["value"] == pytest.approx(optimized_value(complete, "val/mse"))
     assert (complete["status"], complete["epochs"]) == ("ok", 4)
     assert (pruned["status"], pruned["epochs"]) == ("pruned", 1)
     assert [p.name for p in (tmp_path / "logs").iterdir()] == ["regression_optuna"]  # no strays

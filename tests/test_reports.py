@@ -302,3 +302,22 @@ def test_curves_of_one_run_read_every_point(tmp_path: Path) -> None:
     assert is_png(run / "curves_loss_by_iteration.png")
     with pytest.raises(ReportError, match="no TensorBoard event files"):
         plot_curves(make_job(tmp_path, 1, [], 0.7))
+
+
+def test_a_regressions_curves_and_the_tensorboard_folder_of_its_metrics_json(tmp_path: Path):
+    """A regression logs its loss as mse; a run's curves are in the TensorBoard folder its
+    metrics.json names (logs/tensorboard/...), not in the run folder."""
+    from trainkit.plots import loss_name
+
+    run = make_job(tmp_path, 0, ["model=regression"], 0.8)
+    curves_dir = tmp_path / "logs" / "tensorboard" / "train" / "regression·linear 0"
+    write_events(curves_dir, {"train/mse": [(i, 1 / i) for i in range(1, 20)],
+                              "epoch/train_mse": [(1, 0.5), (2, 0.2)],
+                              "epoch/val_r2": [(1, 0.7), (2, 0.9)]})  # fmt: skip
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "tensorboard": str(curves_dir)}))
+    assert set(read_scalars(run)) == {"train/mse", "epoch/train_mse", "epoch/val_r2"}
+    runs = load_runs(run)
+    assert loss_name(runs) == "mse"
+    names = [p.name for p in plot_curves(run)]
+    assert names == ["curves_loss_by_iteration.png", "curves_by_epoch.png"]

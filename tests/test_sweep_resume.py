@@ -186,7 +186,7 @@ def test_an_optuna_sweep_resumes_in_its_folder_with_the_same_trials(tmp_path):
     resumed = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert [t["state"] for t in resumed["trials"]] == ["COMPLETE"] * 3
     recorded = json.loads((job0 / "metrics.json").read_text())
-    assert resumed["trials"][0]["value"] == pytest.approx(optimized_value(recorded, "val/loss"))
+    assert resumed["trials"][0]["value"] == pytest.approx(optimized_value(recorded, "val/mse"))
 
     # the trials of a sweep that was never stopped: the same ones
     out = train(args, tmp_path / "straight")

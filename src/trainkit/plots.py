@@ -3,12 +3,12 @@
 TensorBoard is the place to explore; a PNG is what goes into a report, an issue or a paper, and
 it shows the runs of a sweep side by side with the swept settings in the legend. `plot_curves`
 reads the TensorBoard event files (every point: size_guidance 0, nothing subsampled) and draws
-the training loss by iteration (`train/loss`, with `val/loss` where validation ran) and the
-train/val loss and headline metric by epoch (`epoch/*`: the epoch's training mean and its last
-validation, the rule of the TensorBoard curves), where runs with different batch sizes
-line up. With seeds swept, each configuration is one curve: the mean over its seeds, with a
-band of ± one standard deviation. (A sweep report's heatmap and line plot: trainkit.sweep_plots.)
-All drawing uses matplotlib's Agg canvas (no display); no torch.
+the training loss by iteration (`train/loss`, a regression's `train/mse`, with the validation
+loss where validation ran) and the train/val loss and headline metric by epoch (`epoch/*`: the
+epoch's training mean and its last validation, the rule of the TensorBoard curves), where runs
+with different batch sizes line up. With seeds swept, each configuration is one curve: the mean
+over its seeds, with a band of ± one standard deviation. (A sweep report's heatmap and line
+plot: trainkit.sweep_plots.) All drawing uses matplotlib's Agg canvas (no display); no torch.
 """
 
 from __future__ import annotations
@@ -138,19 +138,29 @@ def plot_curves(path: str | Path, metric: str | None = None) -> list[Path]:
     if metric is None:
         metric = config_metric(runs[0]["dir"] / ".hydra" / "config.yaml")["optimized_metric"]
     written = []
-    if any("train/loss" in r["scalars"] for r in runs):
-        written.append(loss_by_iteration(runs, root / "curves_loss_by_iteration.png"))
+    loss = loss_name(runs)
+    if loss is not None:
+        written.append(loss_by_iteration(runs, loss, root / "curves_loss_by_iteration.png"))
     if any(t.startswith("epoch/") for r in runs for t in r["scalars"]):
-        written.append(by_epoch(runs, headline(runs, metric), root / "curves_by_epoch.png"))
+        picture = root / "curves_by_epoch.png"
+        written.append(by_epoch(runs, loss or "loss", headline(runs, metric), picture))
     if not written:
         raise ReportError(
-            f"the event files under {root} have neither train/loss nor epoch/* curves"
+            f"the event files under {root} have neither train/loss (train/mse) nor epoch/* curves"
         )
     return written
 
 
+def loss_name(runs: list[dict[str, Any]]) -> str | None:
+    """The name the runs log their training loss under: "loss", or a regression's "mse"."""
+    return next((n for n in LOSSES if any(f"train/{n}" in r["scalars"] for r in runs)), None)
+
+
+LOSSES = ("loss", "mse")
+
+
 def headline(runs: list[dict[str, Any]], metric: str | None) -> str | None:
-    """The metric of the right panel: "acc" for val/acc; for a loss (regression) "r2" or so."""
+    """The metric of the right panel: "acc" for val/acc; for a regression "r2" or so."""
     names = sorted(
         {
             t.partition("_")[2]
@@ -158,12 +168,12 @@ def headline(runs: list[dict[str, Any]], metric: str | None) -> str | None:
             for t in r["scalars"]
             if t.startswith(("epoch/train_", "epoch/val_"))
         }
-        - {"loss"}
+        - set(LOSSES)
     )
     wanted = (metric or "").rpartition("/")[2]
     if wanted in names:
         return wanted
-    return next((n for n in ("acc", "r2", "mse") if n in names), names[0] if names else None)
+    return next((n for n in ("acc", "r2") if n in names), names[0] if names else None)
 
 
 MARKERS = "osD^vPX<>h"
@@ -225,30 +235,31 @@ def _log_if_wide(ax: Any, values: list[float]) -> None:
         ax.yaxis.set_minor_formatter(FuncFormatter(plain))
 
 
-def loss_by_iteration(runs: list[dict[str, Any]], path: Path) -> Path:
-    """Training loss against iterations (batches); validation loss as points where it ran."""
+def loss_by_iteration(runs: list[dict[str, Any]], loss: str, path: Path) -> Path:
+    """Training loss (logged as `loss`, a regression's as `mse`) against iterations (batches);
+    validation loss as points where it ran."""
     fig = agg_figure(8.5, 4.5)
     ax = fig.add_subplot()
     styles = _styles(len(runs))
     seen: list[float] = []
     for run, style in zip(runs, styles, strict=True):
-        for tag, ls, marked in (("train/loss", "-", False), ("val/loss", "--", True)):
+        for tag, ls, marked in ((f"train/{loss}", "-", False), (f"val/{loss}", "--", True)):
             # validation as points: they show where (how often) it ran
             seen += _plot(ax, run, tag, ls, style, markevery=None if marked else [])
     _log_if_wide(ax, seen)
-    ax.set(xlabel="iteration (training batches)", ylabel="loss")
+    ax.set(xlabel="iteration (training batches)", ylabel=loss)
     ax.set_title(f"Loss by iteration: {path.parent.name}", fontsize=10)
     ax.grid(alpha=0.3)
-    _legend(fig, runs, styles, {"train/loss": "-", "val/loss (points: validations)": "--"})
+    _legend(fig, runs, styles, {f"train/{loss}": "-", f"val/{loss} (points: validations)": "--"})
     fig.savefig(path, dpi=120)
     return path
 
 
-def by_epoch(runs: list[dict[str, Any]], metric: str | None, path: Path) -> Path:
+def by_epoch(runs: list[dict[str, Any]], loss: str, metric: str | None, path: Path) -> Path:
     """Train (solid) and val (dashed) loss, and the headline metric, against completed epochs."""
     from matplotlib.ticker import MaxNLocator
 
-    names = ["loss"] + ([metric] if metric else [])
+    names = [loss] + ([metric] if metric else [])
     fig = agg_figure(5.5 + 4.0 * len(names), 4.5)
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     styles = _styles(len(runs))
@@ -257,7 +268,7 @@ def by_epoch(runs: list[dict[str, Any]], metric: str | None, path: Path) -> Path
         for run, style in zip(runs, styles, strict=True):
             for stage, ls in (("train", "-"), ("val", "--")):
                 seen += _plot(ax, run, f"epoch/{stage}_{name}", ls, style)
-        if name == "loss":
+        if name == loss:
             _log_if_wide(ax, seen)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="epoch", ylabel=name)

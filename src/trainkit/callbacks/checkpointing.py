@@ -216,7 +216,11 @@ class LastCheckpoint(Checkpoint):
             signal.signal(signal.SIGINT, self._previous_handler)
             self._previous_handler = None
         if self._lightning_sigterm_handler is not None:
-            signal.signal(signal.SIGTERM, self._lightning_sigterm_handler)
+            # Lightning restores the handlers it found before the callbacks' teardown: give it
+            # back its own only if ours is still installed (else its handler would outlive fit,
+            # and a SIGTERM between two jobs of a sweep would be lost)
+            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                signal.signal(signal.SIGTERM, self._lightning_sigterm_handler)
             self._lightning_sigterm_handler = None
 
     def on_exception(
