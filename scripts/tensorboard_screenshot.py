@@ -1,9 +1,13 @@
-"""Screenshots of TensorBoard, for the README: `python scripts/tensorboard_screenshot.py`.
+"""TensorBoard as a user opens it on a week of work: `python scripts/tensorboard_screenshot.py`.
 
-Trains the README's main job (`python train.py model=cnn trainer.max_epochs=5`) into a temporary
-folder (or takes `--logdir`), starts `tensorboard --logdir` on it, opens each tab in a headless
-Chromium driven by Selenium (it waits for the charts to be drawn, which `chromium --screenshot`
-does not) and writes docs/images/tensorboard_<tab>.png.
+Trains the runs of the README's first commands into a temporary log folder (the quick start and
+the "Then" list: CNN, regression and text runs, a sweep, and a run resumed to more epochs;
+`--short` limits their batches), or takes `--logdir`, starts `tensorboard --logdir` on it, opens
+each tab in a headless Chromium driven by Selenium (it waits for the charts to be drawn, which
+`chromium --screenshot` does not) and writes docs/images/tensorboard_<tab>.png. `--check`
+asserts, from the pages themselves, what docs/tensorboard.md promises of such a folder: one
+run-list entry per run, the five HParams metrics every run has ticked, and a Parallel
+Coordinates view that draws every run (it exits 1 and says which fails).
 
 Needs a browser and its driver, which the project does not depend on:
     apt-get install -y chromium chromium-driver      (Debian; or any Chrome + chromedriver)
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -25,11 +30,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+from trainkit.tensorboard_views import SUMMARY, time_series_url
+
 ROOT = Path(__file__).resolve().parents[1]
 # tab -> (URL after the server's address, window width, height); smoothing 0: a 5-epoch run has
 # few points, and TensorBoard's default smoothing (0.6) lags them (see the README)
+RUN_NAMES = "runs-data-table tb-data-table-content-cell.table-column-run"  # the run list
+PINNED = time_series_url(0).partition("/?")[2].partition("#")[0]  # the pinned cards' query
 TABS = {
-    "timeseries": ("/?smoothing=0#timeseries", 1600, 3000),
+    "timeseries": (f"/?smoothing=0&{PINNED}#timeseries", 1600, 3000),
     "custom_scalars": ("/#custom_scalars&_smoothingWeight=0", 1600, 1000),
     "hparams": ("/#hparams", 2400, 500),
     "images": ("/#images", 1200, 900),
@@ -54,10 +63,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def train_main_job(logs: Path) -> None:
+# the README's quick start and "Then" runs (debug=fast_dev_run logs nothing), and a resume
+RUNS = [
+    ["model=cnn", "trainer.max_epochs=5"],
+    [],
+    ["model=regression"],
+    ["model=regression", "data=diabetes", "model.hidden=[64,64]"],
+    ["model=text"],
+    ["experiment=regression_linear"],
+    ["-m", "model=cnn", "data.batch_size=32,64,128", "trainer.max_epochs=3,5"],
+    ["model=cnn", "trainer.max_epochs=2"],
+]
+SHORT = ["trainer.limit_train_batches=4", "trainer.limit_val_batches=2",
+         "trainer.limit_test_batches=2"]  # fmt: skip
+
+
+def train_runs(logs: Path, short: bool) -> None:
+    """The README's runs into `logs`, then the last one resumed to 4 epochs."""
     env = {**os.environ, "TRAINKIT_LOG_DIR": str(logs)}
-    args = ["model=cnn", "trainer.max_epochs=5", "trainer.enable_progress_bar=false"]
-    subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, env=env, check=True)
+    quiet = ["trainer.enable_progress_bar=false", *(SHORT if short else [])]
+    for args in RUNS:
+        subprocess.run([sys.executable, "train.py", *args, *quiet], cwd=ROOT, env=env,
+                       check=True, capture_output=True)  # fmt: skip
+    newest = max((logs / "train" / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
+    resume = ["model=cnn", "trainer.max_epochs=4", f"ckpt_path={newest}", *quiet]
+    subprocess.run([sys.executable, "train.py", *resume], cwd=ROOT, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+
+
+def expected_runs(logs: Path) -> set[str]:
+    """The TensorBoard runs a log folder should show: one per run, a resumed run counted once
+    (it writes into its run's folder), as TensorBoard names them."""
+    folders = set()
+    for metrics in logs.rglob("metrics.json"):
+        recorded = json.loads(metrics.read_text()).get("tensorboard")
+        if recorded:
+            folders.add(Path(recorded).resolve().relative_to(logs.resolve()).as_posix())
+    return folders
 
 
 def browser(width: int, height: int, profile: str):
@@ -111,9 +153,74 @@ def shoot(base: str, tab: str, out: Path, wait: float) -> None:
     print(f"wrote {out}")
 
 
+# JavaScript that reads a page through the shadow DOMs of TensorBoard's Polymer dashboards
+DEEP = """
+function* walk(root) {
+  for (const el of root.querySelectorAll('*')) {
+    yield el;
+    if (el.shadowRoot) yield* walk(el.shadowRoot);
+  }
+}
+window.deep = (pred) => {
+  const out = [];
+  for (const el of walk(document)) if (pred(el)) out.push(el);
+  return out;
+};
+"""
+
+
+def check_pages(base: str, expected: set[str], wait: float) -> list[str]:
+    """What docs/tensorboard.md promises of a log folder of every kind of run, read from the
+    pages as a user sees them; the failures, in words."""
+    from selenium.webdriver.common.by import By
+
+    failures = []
+    with tempfile.TemporaryDirectory() as profile:
+        driver = browser(1600, 1200, profile)
+        try:
+            driver.get(base + TABS["timeseries"][0])
+            time.sleep(wait)
+            cells = driver.find_elements(By.CSS_SELECTOR, RUN_NAMES)
+            names = [" ".join(e.get_attribute("textContent").split()) for e in cells]
+            names = [n for n in names if n]
+            if sorted(names) != sorted(expected):
+                failures.append(f"the run list shows {len(names)} runs {names}, not the "
+                                f"{len(expected)} of the folder {sorted(expected)}")  # fmt: skip
+            pinned = driver.find_elements(By.CSS_SELECTOR, "metrics-pinned-view card-view")
+            if len(pinned) < 3:
+                failures.append(f"Time Series pins {len(pinned)} cards, not the losses and "
+                                "headline metrics")  # fmt: skip
+            driver.get(base + "/#hparams")
+            time.sleep(wait)
+            driver.execute_script(DEEP)
+            # the metric columns and their ticks, as the dashboard's query pane holds them
+            ticked = driver.execute_script(
+                "return deep(e => e.tagName === 'TF-HPARAMS-QUERY-PANE')[0]._metrics"
+                ".filter(m => m.displayed).map(m => m.info.name.tag)"
+            )
+            if len(ticked) != 5 or not all(t.startswith(f"{SUMMARY}/") for t in ticked):
+                failures.append(f"HParams ticks the metrics {ticked}, not the five {SUMMARY}/")
+            driver.execute_script(
+                "deep(e => e.tagName === 'PAPER-TAB' && e.textContent.includes('PARALLEL'))[0]"
+                ".click()"
+            )
+            time.sleep(wait / 2)
+            drawn = driver.execute_script(
+                "return deep(e => e.classList && e.classList.contains('foreground'))"
+                ".reduce((n, g) => n + g.querySelectorAll('path').length, 0)"
+            )
+            if drawn < len(expected):
+                failures.append(f"Parallel Coordinates draws {drawn} runs of {len(expected)}")
+        finally:
+            driver.quit()
+    return failures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--logdir", type=Path, help="runs to show (default: train the main job)")
+    parser.add_argument("--logdir", type=Path, help="runs to show (default: train the README's)")
+    parser.add_argument("--short", action="store_true", help="train the runs on a few batches")
+    parser.add_argument("--check", action="store_true", help="assert what the pages show")
     parser.add_argument("--tabs", nargs="+", default=list(TABS), choices=list(TABS))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     parser.add_argument("--wait", type=float, default=10.0, help="seconds for a tab to draw")
@@ -127,7 +234,7 @@ def main() -> int:
         logdir = args.logdir
         if logdir is None:
             logdir = Path(tmp) / "logs"
-            train_main_job(logdir)
+            train_runs(logdir, args.short)
         port = free_port()
         server = subprocess.Popen(
             [
@@ -156,10 +263,13 @@ def main() -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             for tab in args.tabs:
                 shoot(base, tab, args.out / f"tensorboard_{tab}.png", args.wait)
+            failures = check_pages(base, expected_runs(logdir), args.wait) if args.check else []
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
-    return 0
+    for failure in failures:
+        print(f"check failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

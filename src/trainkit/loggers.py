@@ -140,7 +140,7 @@ class MetricsAxes(Callback):
     def emit(self, trainer: L.Trainer, axis: str, x: int, values: Mapping[str, float]) -> None:
         """Points Lightning does not log itself, to every attached logger (rank 0 writes)."""
         if trainer.is_global_zero:
-            for logger in self.loggers:
+            for logger in self.active:
                 self.write(logger, axis, x, values)
 
     def _keep_if_best(self, x: int, values: dict[str, float]) -> None:
@@ -156,6 +156,12 @@ class MetricsAxes(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._trainer = trainer
 
+    @property
+    def active(self) -> list[Logger]:
+        """The attached loggers the Trainer uses (none under fast_dev_run, which turns them off)."""
+        used = self._trainer.loggers if self._trainer is not None else []
+        return [lg for lg in self.loggers if any(lg is u for u in used)]
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._layout_written = False
 
@@ -168,7 +174,7 @@ class MetricsAxes(Callback):
         metric under the names the model logs them (a regression's loss is `mse`)."""
         self._layout_written = True
         monitored = self.monitor.partition("/")[2]
-        for logger in self.loggers:
+        for logger in self.active:
             tags = self._points[id(logger)]
             names = [n for n in ("loss", "mse", monitored)
                      if f"train/{n}" in tags or f"val/{n}" in tags]  # fmt: skip
@@ -249,7 +255,7 @@ class MetricsAxes(Callback):
         """Give every attached logger the run's settings and outcome, in the form it keeps them:
         TensorBoard's HParams row (trainkit.tensorboard_views), MLflow's params and tags, W&B's
         config and summary, the CSV logger's hparams.yaml."""
-        for logger in self.loggers:
+        for logger in self.active:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.flush()
                 points = self._points[id(logger)]
