@@ -25,7 +25,8 @@ Config groups (group=option), from {conf}:
 Also: hydra/launcher=joblib|submitit_slurm|submitit_local, hydra/sweeper=optuna
 (python train.py --hydra-help lists Hydra's own options).
 
-Runs are written to logs/<task_name>/runs/<time>/; view them with: tensorboard --logdir logs
+Runs are written to logs/<task_name>/runs/<time>/ (their curves to logs/tensorboard/);
+view them with: tensorboard --logdir logs
 """,
     "eval": """trainkit eval: re-test a checkpoint on a split, or write its predictions.
 
