@@ -5,13 +5,19 @@ Thin on purpose, like train.py: see trainkit.evaluation and conf/eval.yaml.
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
+import sys
 
-import hydra
-from omegaconf import DictConfig
+try:  # a Ctrl-C while Python imports (the first second of a run): one line, nothing started
+    import math
+    from pathlib import Path
 
-from trainkit.cli import run_job, start
+    import hydra
+    from omegaconf import DictConfig
+
+    from trainkit.cli import run_job, start
+except KeyboardInterrupt:
+    print("interrupted before the run started: nothing was written", file=sys.stderr)
+    sys.exit(130)
 
 
 def eval_job(cfg: DictConfig) -> float:

@@ -6,12 +6,18 @@ and Lightning are imported only once a run starts, so `--help` and `--cfg job` a
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
-import hydra
-from omegaconf import DictConfig
+try:  # a Ctrl-C while Python imports (the first second of a run): one line, nothing started
+    from pathlib import Path
 
-from trainkit.cli import run_job, start
+    import hydra
+    from omegaconf import DictConfig
+
+    from trainkit.cli import run_job, start
+except KeyboardInterrupt:
+    print("interrupted before the run started: nothing was written", file=sys.stderr)
+    sys.exit(130)
 
 
 def train_job(cfg: DictConfig) -> float:

@@ -21,6 +21,7 @@ from omegaconf import open_dict, read_write
 
 from trainkit import distributed
 from trainkit.budget import plan
+from trainkit.command_line import quote_value
 from trainkit.data.base import BatchIndexSampler
 from trainkit.data.digits import DigitsDataModule
 from trainkit.distributed import (
@@ -28,7 +29,6 @@ from trainkit.distributed import (
     end_previous_job,
     hydra_subprocess_cmd,
     install_hydra_ddp_fix,
-    quote,
     worker_overrides,
 )
 
@@ -286,7 +286,7 @@ def test_a_main_process_that_fails_by_itself_is_not_killed(monkeypatch):
 def test_quoted_paths_reach_the_worker_unchanged():
     parser = OverridesParser.create()
     for path in ["/a b/c=d,e:f", "/it's/x", "C:\\runs\\", "/x/[1]/{y}"]:
-        assert parser.parse_override(f"hydra.run.dir={quote(path)}").value() == path
+        assert parser.parse_override(f"hydra.run.dir={quote_value(path)}").value() == path
 
 
 def test_only_the_config_flags_of_the_command_line_are_kept():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -170,6 +171,13 @@ def test_interrupt_saves_last_checkpoint_and_says_how_to_resume(tmp_path, sig, c
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] > 40  # the state at the interrupt, after the first epoch
     assert not list((run_dir / "checkpoints").glob("*.tmp-*"))
+    # one count: every iteration done made its optimizer step (no accumulation here), in
+    # metrics.json, in the checkpoint's progress and in the message
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    progress = ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]
+    assert metrics["iterations"] == metrics["optimizer_steps"] == ckpt["global_step"]
+    assert progress["completed"] == ckpt["global_step"]  # a resume starts the next iteration
+    assert f"stopped after iteration {ckpt['global_step']} " in output
 
 
 WRITER = """

@@ -7,6 +7,7 @@ calls them.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,13 @@ def mistyped_key(args: list[str], conf_dir: Path, config_name: str) -> str | Non
                 + "?"
             )
     return None
+
+
+def quote_value(value: str) -> str:
+    """`value` as a Hydra override value: as it is when Hydra's grammar reads it so, else quoted
+    (paths and folder names may hold `=`, `,`, spaces or non-ASCII letters, which the grammar
+    reads only in quotes; backslashes are doubled only before a quote and at the end)."""
+    if re.fullmatch(r"[A-Za-z0-9_./+@%:~-]+", value):
+        return value
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    return "'" + re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped) + "'"

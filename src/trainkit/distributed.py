@@ -36,6 +36,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_original_cwd, to_absolute_path
 
+from trainkit.command_line import quote_value
+
 log = logging.getLogger(__name__)
 
 # Variables Lightning's launcher sets in the main process; left there, the next job of a multirun
@@ -54,13 +56,6 @@ _CONFIG_FLAGS = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir",
 FAILURE_GRACE_S = 30.0
 # How long the workers get to end by themselves when the main process exits.
 EXIT_GRACE_S = 30.0
-
-
-def quote(value: str) -> str:
-    """`value` as a quoted Hydra override value (paths may hold `=`, `,`, `:` or spaces)."""
-    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
-    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
-    return f"'{escaped}'"
 
 
 def config_flags(argv: Sequence[str]) -> list[str]:
@@ -92,7 +87,7 @@ def worker_overrides(
         *task_overrides,
         *kept,
         "hydra.mode=RUN",
-        f"hydra.run.dir={quote(output_dir)}",
+        f"hydra.run.dir={quote_value(output_dir)}",
         "hydra.output_subdir=null",
     ]
 

@@ -35,6 +35,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from trainkit.command_line import quote_value
 from trainkit.run_dirs import FolderInUse, Lock, fresh_folder, job_state, lock_folder
 
 from ._signals import SweepInterrupted
@@ -62,14 +63,6 @@ class Job:
     result: JobReturn | None = None
     extra: list[str] = field(default_factory=list)  # Hydra overrides for the launch only
     error: str = ""  # why it gave no value (the Optuna sweeper's log)
-
-
-def quoted(value: str) -> str:
-    """`value` as a quoted Hydra override value (folder names hold `=` and `,`): backslashes are
-    doubled only before a quote and at the end, as Hydra's grammar reads them (the rule of
-    trainkit.distributed.quote, which imports torch)."""
-    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
-    return "'" + re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped) + "'"
 
 
 class SweepJobs:
@@ -148,7 +141,7 @@ class SweepJobs:
             hydra_config.cfg = previous
 
     def _placement(self) -> list[str]:
-        return [f"hydra.sweep.dir={quoted(str(self.sweep_dir))}"]
+        return [f"hydra.sweep.dir={quote_value(str(self.sweep_dir))}"]
 
     def write_plan(self, extra: dict[str, Any] | None = None) -> None:
         """sweep_jobs.yaml: every job planned so far (number, folder, overrides)."""
@@ -198,7 +191,7 @@ class SweepJobs:
                     *j.overrides,
                     *j.extra,
                     *self._placement(),
-                    f"hydra.sweep.subdir={quoted(j.folder.name)}",
+                    f"hydra.sweep.subdir={quote_value(j.folder.name)}",
                 ]
                 for j in segment
             ]

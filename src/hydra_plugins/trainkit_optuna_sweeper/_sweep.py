@@ -23,7 +23,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.trial import TrialState
 
-from ._jobs import Job, SweepError, SweepJobs, quoted
+from trainkit.command_line import quote_value
+
+from ._jobs import Job, SweepError, SweepJobs
 from ._results import RESULTS_FILE, dump, summarize
 from ._search_space import SearchParam, split_overrides
 from ._signals import stop_on_sigterm
@@ -204,14 +206,14 @@ class Loop:
             LIVE[(self.study.study_name, trial.number)] = trial
             overrides += [
                 f"+callbacks.optuna_pruning._target_={PRUNING_CALLBACK}",
-                f"+callbacks.optuna_pruning.monitor={quoted(self.metric or 'val/loss')}",
+                f"+callbacks.optuna_pruning.monitor={quote_value(self.metric or 'val/loss')}",
             ]
         job = self.jobs.add(
             original_number(self.study, trial.number) * len(self.seeds) + repeat, overrides
         )
         job.extra = [
             f"++hydra.job.env_set.{TRIAL_VARIABLE}={trial.number}",
-            f"++hydra.job.env_set.{STUDY_VARIABLE}={quoted(self.study.study_name)}",
+            f"++hydra.job.env_set.{STUDY_VARIABLE}={quote_value(self.study.study_name)}",
         ]
         return job
 

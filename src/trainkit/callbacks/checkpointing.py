@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -38,6 +39,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from trainkit.command_line import quote_value
 from trainkit.errors import ConfigError
 from trainkit.loggers import iteration
 
@@ -170,7 +172,11 @@ class LastCheckpoint(Checkpoint):
         n = self.every_n_train_steps
         if n and trainer.global_step % n == 0 and trainer.global_step != self._saved_step:
             self.save(trainer)
-        self._stop_if_asked()  # at an iteration boundary: the state is consistent
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        # between two iterations: the one before is complete in Lightning's progress (which a
+        # stop at its end would leave one short of its optimizer step) and this one not begun
+        self._stop_if_asked()
 
     def _stop_if_asked(self) -> None:
         if self._interrupt_requested:
@@ -239,7 +245,7 @@ class LastCheckpoint(Checkpoint):
             log.warning(
                 "%s: stopped after iteration %d (epoch %d); saved %s. Resume with:\n  %s",
                 kind,
-                iteration(trainer),
+                trainer.fit_loop.epoch_loop.batch_progress.total.completed,
                 trainer.current_epoch + 1,
                 self.path,
                 resume_command(self.path.parent.parent),
@@ -269,10 +275,12 @@ def saves_at_epoch_end(trainer: L.Trainer) -> bool:
 
 
 def resume_command(run_dir: Path) -> str:
-    """`python train.py <this run's overrides> ckpt_path=<run dir>`."""
+    """`python train.py <this run's overrides> ckpt_path=<run dir>`, each argument quoted for the
+    shell where it must be (a path with spaces or non-ASCII characters), ready to paste."""
     from hydra.core.hydra_config import HydraConfig
 
     overrides = []
     if HydraConfig.initialized():
         overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
-    return " ".join(["python train.py", *overrides, f"ckpt_path={run_dir}"])
+    args = [*overrides, f"ckpt_path={quote_value(str(run_dir))}"]
+    return " ".join(["python train.py", *(shlex.quote(a) for a in args)])
