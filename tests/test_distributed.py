@@ -197,7 +197,7 @@ def test_worker_command_is_the_jobs_own_single_run_in_the_jobs_directory(tmp_pat
         "data.batch_size=32",
         "hydra.job.chdir=false",  # Hydra settings are kept, except where the job runs
         "hydra.mode=RUN",
-        f"hydra.run.dir='{JOB_DIR}'",
+        f"hydra.run.dir={JOB_DIR}",
         "hydra.output_subdir=null",  # the job's .hydra/ is the main process's
     ]
     assert cwd == str(ROOT)
@@ -226,7 +226,7 @@ def test_lightnings_launcher_starts_workers_with_our_command(tmp_path, monkeypat
     launcher = subprocess_script._SubprocessScriptLauncher(LightningEnvironment(), 3, 1)
     assert launcher.launch(lambda: "trained") == "trained"
     assert [(c[-3:], cwd, rank) for c, cwd, rank in started] == [
-        (["hydra.mode=RUN", f"hydra.run.dir='{JOB_DIR}'", "hydra.output_subdir=null"], str(ROOT), r)
+        (["hydra.mode=RUN", f"hydra.run.dir={JOB_DIR}", "hydra.output_subdir=null"], str(ROOT), r)
         for r in ("1", "2")
     ]
     assert "-m" not in started[0][0] and "data.batch_size=16,32" not in started[0][0]
@@ -302,7 +302,7 @@ def test_placement_overrides_are_replaced_and_the_rest_kept():
         "~callbacks.early_stopping",
         "hydra/launcher=joblib",
         "hydra.mode=RUN",
-        "hydra.run.dir='/runs/7'",
+        "hydra.run.dir=/runs/7",
         "hydra.output_subdir=null",
     ]
 

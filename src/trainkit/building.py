@@ -42,13 +42,15 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
             f"the model config sets {clash}, which {type(datamodule).__name__} provides: remove "
             "them from conf/model/ (or from the command line)."
         )
-    model_cls = _model_class(cfg.model._target_)
+    model_cls = _class_of("model", cfg.model._target_)
     params = inspect.signature(model_cls.__init__).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     given: dict[str, Any] = {k: v for k, v in dims.items() if k in params or takes_any}
     for group in ("optimizer", "scheduler"):
         if group in params:
             value = cfg.get(group)
+            if value and value.get("_target_"):  # a typo now, not at fit's first step
+                _class_of(group, value._target_)
             given[group] = OmegaConf.to_container(value, resolve=True) if value else None
     if "optimizer" not in params:
         log.info(
@@ -80,11 +82,11 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
         raise build_error("model", err) from err
 
 
-def _model_class(target: str) -> type:
+def _class_of(group: str, target: str) -> type:
     try:
         return get_class(target)
     except Exception as err:  # an import error or a typo: one sentence naming the target
-        raise build_error("model", err) from err
+        raise build_error(group, err) from err
 
 
 def build_all(

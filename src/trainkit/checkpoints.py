@@ -51,14 +51,22 @@ def resolve_checkpoint(
 def checkpoint_in_run_dir(run_dir: Path, prefer: str) -> Path:
     ckpts = run_dir / "checkpoints"
     best = sorted(ckpts.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
+    recorded = read_metrics(run_dir).get("best_model_path") or ""
     if prefer == "best":
-        recorded = read_metrics(run_dir).get("best_model_path")
-        if recorded and Path(recorded).is_file():
-            return Path(recorded)
+        # the folder's own file of that name: a copied or moved run folder is evaluated from
+        # its own checkpoints, never from the folder it was copied from
+        if recorded and (ckpts / Path(recorded).name).is_file():
+            return ckpts / Path(recorded).name
         if best:
             return best[-1]
     if (ckpts / "last.ckpt").is_file():
         return ckpts / "last.ckpt"
+    if recorded and Path(recorded).is_file() and Path(recorded).parent != ckpts:
+        raise ConfigError(
+            f"ckpt_path={run_dir} has no checkpoint in {ckpts}; its metrics.json names "
+            f"{recorded}, in another folder (the run this one was copied from?): give that "
+            "file as ckpt_path to use it."
+        )
     if best:  # resuming: never a silent switch to another state than the latest
         raise ConfigError(
             f"ckpt_path={run_dir} has no last.ckpt (the run ended before writing it); its best "
@@ -156,6 +164,39 @@ def check_compatible(ckpt: dict[str, Any], path: str, model_target: str, dims: d
     if differ:
         detail = ", ".join(f"{k}: checkpoint {a}, data {b}" for k, (a, b) in differ.items())
         raise ConfigError(f"{path} was trained on data of other dimensions ({detail}).")
+
+
+def check_same_network(checkpoint: dict[str, Any], path: str, state: dict[str, Any]) -> None:
+    """A resume continues the same network: another architecture (a changed model.hidden) is
+    one sentence, not a state_dict mismatch inside fit. `state`: the model's state_dict."""
+    saved = checkpoint.get("state_dict", {})
+    changed = [k for k in state if k not in saved or tuple(saved[k].shape) != tuple(state[k].shape)]
+    changed += [k for k in saved if k not in state]
+    if changed:
+        key = changed[0]
+        was = tuple(saved[key].shape) if key in saved else "absent"
+        now = tuple(state[key].shape) if key in state else "absent"
+        more = f"; {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise ConfigError(
+            f"{path} holds another network than this run builds ({key}: {was} in the "
+            f"checkpoint, {now} now{more}): resume with the model settings it was trained with "
+            "(its run folder's .hydra/overrides.yaml), or start a new run."
+        )
+
+
+def check_same_optimizer(checkpoint: dict[str, Any], path: str, targets: dict[str, Any]) -> None:
+    """A resume goes on with the optimizer and schedule whose state the checkpoint holds:
+    another one (`targets`: the `_target_` of this run's optimizer and scheduler configs) is one
+    sentence, not a KeyError inside fit."""
+    recorded = (checkpoint.get(KEY) or {}).get("config") or {}
+    for group, now in targets.items():
+        was = (recorded.get(group) or {}).get("_target_")
+        if was != now:
+            raise ConfigError(
+                f"{path} was trained with the {group} {was or 'none'}, this run asks for "
+                f"{now or 'none'}: its state cannot go on in another one; resume with the "
+                f"{group} it was trained with, or start a new run."
+            )
 
 
 def check_not_finished(checkpoint: dict[str, Any], path: str, trainer_cfg: Any) -> None:

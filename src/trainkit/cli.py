@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from trainkit.command_line import mistyped_key, print_help
+from trainkit.command_line import mistyped_key, print_help, unquoted_space
 from trainkit.errors import ConfigError, TrainkitError
 from trainkit.run_names import run_name
 
@@ -159,8 +159,8 @@ def record_failure(err: Exception, record: str, log_it: bool) -> None:
     summary.update(train={}, val={}, test={})
     try:
         write_json(Path(HydraConfig.get().runtime.output_dir) / record, summary)
-    except OSError as write_err:  # a full disk or a read-only folder: the error still shows
-        log.warning("could not write %s (%s)", record, write_err)
+    except (OSError, TrainkitError) as write_err:  # a full disk, a folder in its place: the
+        log.warning("could not write %s (%s)", record, write_err)  # job's own error still shows
 
 
 # -- sweep job folders ----------------------------------------------------------------------
@@ -229,7 +229,7 @@ def start(main: Callable[[], Any], conf_dir: Path, config_name: str) -> None:
     if {"--help", "-h"} & set(args):
         print_help(conf_dir, config_name)
         sys.exit(0)
-    hint = mistyped_key(args, conf_dir, config_name)
+    hint = unquoted_space(args) or mistyped_key(args, conf_dir, config_name)
     if hint:
         print(f"error: {hint}", file=sys.stderr)
         sys.exit(1)

@@ -155,3 +155,16 @@ def quote_value(value: str) -> str:
         return value
     escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
     return "'" + re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped) + "'"
+
+
+def unquoted_space(args: list[str]) -> str | None:
+    """A sentence for a value the shell split at a space (`ckpt_path=/my runs/x` typed without
+    quotes arrives as `ckpt_path=/my` and `runs/x`), naming the quoting that keeps it whole."""
+    for before, arg in zip(args, args[1:], strict=False):
+        override = "=" in before and not before.startswith("-")
+        if override and not arg.startswith("-") and "=" not in arg:
+            return (
+                f"{arg} is not a setting (key=value): the shell split a value at a space; "
+                f"quote it whole: '{before} {arg}'."
+            )
+    return None

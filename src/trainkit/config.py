@@ -6,6 +6,7 @@ Each rule lives here once; the DataModules call the same functions for values gi
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -29,6 +30,11 @@ def _get(cfg: DictConfig, key: str) -> Any:
 
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_positive_number(value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0
 
 
 def check_positive_int(value: Any, key: str = "data.batch_size") -> None:
@@ -59,8 +65,8 @@ def check_config(cfg: DictConfig) -> None:
     if _get(cfg, "data.num_workers") is not None:
         check_workers(_get(cfg, "data.num_workers"))
     lr = _get(cfg, "optimizer.lr")
-    if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
-        raise ConfigError(f"optimizer.lr must be a positive number, got {lr!r}.")
+    if lr is not None and not is_positive_number(lr):
+        raise ConfigError(f"optimizer.lr must be a positive, finite number, got {lr!r}.")
     if cfg.get("trainer"):
         check_trainer(cfg.trainer, scheduler=cfg.get("scheduler"))
 
@@ -106,6 +112,12 @@ def check_trainer(t: DictConfig, scheduler: Any = None) -> None:
             f"trainer.precision={precision} is not a precision Lightning knows; use one of "
             f"{', '.join(PRECISIONS[:6])}."
         )
+    clip = t.get("gradient_clip_val")
+    if clip is not None and clip != 0 and not is_positive_number(clip):
+        raise ConfigError(
+            f"trainer.gradient_clip_val must be a positive number (the largest gradient norm or "
+            f"value), or null for no clipping, got {clip!r}."
+        )
     devices = t.get("devices")
     if is_int(devices) and devices < 1 and devices != -1:
         raise ConfigError(
@@ -124,8 +136,9 @@ def check_validation(t: DictConfig) -> None:
         )
     if isinstance(vci, float) and vci > 1.0:
         raise ConfigError(
-            f"trainer.val_check_interval={vci} is a float above 1.0; write an integer "
-            f"({int(vci)}) to validate every {int(vci)} iterations."
+            f"trainer.val_check_interval={vci} is a float above 1.0: a float is a fraction of an "
+            "epoch (at most 1.0, once at its end); to validate every N iterations give an "
+            "integer N (trainer.val_check_interval=50)."
         )
     if every_n is None and isinstance(vci, float):
         raise ConfigError(

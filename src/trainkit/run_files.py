@@ -260,7 +260,14 @@ def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
     """Write a JSON file atomically (a temporary file renamed over it): a reader never sees a
     half-written file, even if the process is killed while writing."""
     path = Path(path)
+    if path.is_dir():
+        raise TrainkitError(f"{path} is a folder, not a file: move it away so that the run can "
+                            "write its results there.")  # fmt: skip
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk, a read-only folder: nothing half-written is left
+        tmp.unlink(missing_ok=True)
+        raise TrainkitError(f"could not write {path} ({err.strerror or err}).") from err
     return path

@@ -24,7 +24,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainkit import data_contract
 from trainkit.budget import Plan, log_interval, no_validation_reason
@@ -35,6 +35,8 @@ from trainkit.callbacks.run_state import RunState, restore_data_state
 from trainkit.checkpoints import (
     check_compatible,
     check_not_finished,
+    check_same_network,
+    check_same_optimizer,
     read_checkpoint,
     remove_stale_temp_files,
     resolve_checkpoint,
@@ -46,7 +48,7 @@ from trainkit.loggers import MetricsAxes
 from trainkit.pruning import OptunaPruning
 from trainkit.run_files import split_metrics, write_metrics
 from trainkit.summary import is_best_checkpoint, summarize
-from trainkit.tensorboard_views import curated_hparams
+from trainkit.tensorboard_views import choice, curated_hparams
 from trainkit.tuning import tune
 
 log = logging.getLogger(__name__)
@@ -93,14 +95,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # LR finders (tune.*), whose findings are used; optionally compiled.
     model = build_model(cfg, datamodule)
     if checkpoint is not None:
-        check_resume(cfg, checkpoint, ckpt_path, datamodule)
+        check_resume(cfg, checkpoint, ckpt_path, datamodule, model)
     tuned = tune(cfg, model, datamodule, out_dir)
     fitted_model = torch.compile(model) if cfg.get("compile") else model
 
     # 5. Callbacks, loggers, Trainer; the budget (a clear sentence for an impossible one).
     run_state = RunState(record_of_run(cfg, seed, model, datamodule))
     trainer, _, axes = build_trainer(cfg, run_state, checkpoint=checkpoint)
-    plan_run(trainer, datamodule)
+    plan_run(cfg, trainer, datamodule)
 
     # 6. Fit (resuming when ckpt_path is set), then test the best checkpoint.
     def record(status: str, **more: Any) -> dict[str, Any]:
@@ -193,10 +195,18 @@ def prepare_data(
 
 
 def check_resume(
-    cfg: DictConfig, checkpoint: dict[str, Any], ckpt_path: str, datamodule: L.LightningDataModule
+    cfg: DictConfig,
+    checkpoint: dict[str, Any],
+    ckpt_path: str,
+    datamodule: L.LightningDataModule,
+    model: L.LightningModule,
 ) -> None:
     """A checkpoint of this model and data, with something left to train, and no finder."""
     check_compatible(checkpoint, ckpt_path, cfg.model._target_, data_contract.dims(datamodule))
+    check_same_network(checkpoint, ckpt_path, model.state_dict())
+    if "optimizer" in model.hparams:  # a model that takes conf/optimizer/ and conf/scheduler/
+        targets = {g: OmegaConf.select(cfg, f"{g}._target_") for g in ("optimizer", "scheduler")}
+        check_same_optimizer(checkpoint, ckpt_path, targets)
     check_not_finished(checkpoint, ckpt_path, cfg.trainer)
     if any((cfg.get("tune") or {}).get(k) for k in ("lr_find", "batch_size")):
         raise ConfigError(
@@ -206,9 +216,9 @@ def check_resume(
     log.info("resuming from %s", ckpt_path)
 
 
-def plan_run(trainer: L.Trainer, datamodule: L.LightningDataModule) -> Plan:
-    """The run's budget (a ConfigError for an impossible one), its logging interval, and no best
-    checkpoint or early stopping when it cannot validate."""
+def plan_run(cfg: DictConfig, trainer: L.Trainer, datamodule: L.LightningDataModule) -> Plan:
+    """The run's budget (a ConfigError for an impossible one, or one that trains nothing), its
+    logging interval, and no best checkpoint or early stopping when it cannot validate."""
     if trainer.overfit_batches and isinstance(datamodule, InMemoryDataModule):
         raise ConfigError(
             "trainer.overfit_batches replaces the training loader's sampler, which trainkit's "
@@ -216,11 +226,36 @@ def plan_run(trainer: L.Trainer, datamodule: L.LightningDataModule) -> Plan:
             "epoch: trainer.limit_train_batches=N with data.shuffle=false)."
         )
     plan = plan_from_trainer(trainer, datamodule)
+    if plan.iterations == 0:
+        raise ConfigError(f"this run trains nothing: {nothing_to_train(trainer, plan)}.")
     trainer.log_every_n_steps = log_interval(plan)
     reason = no_validation_reason(plan)
+    if reason and scheduler_needs_validation(cfg):
+        raise ConfigError(
+            f"scheduler={choice(cfg, 'scheduler')} steps on the validation metric, but {reason}: "
+            "choose another scheduler (scheduler=cosine, step, ...) or give the run validation."
+        )
     if reason:
         without_validation(trainer, reason)
     return plan
+
+
+def nothing_to_train(trainer: L.Trainer, plan: Plan) -> str:
+    """Why a plan has no training batch, in words a user can act on."""
+    if trainer.limit_train_batches == 0:
+        return "trainer.limit_train_batches=0 leaves no training batch"
+    if plan.drop_last and plan.batch_size and (plan.samples_per_device or 0) < plan.batch_size:
+        return (
+            f"data.drop_last=true drops the only batch: {plan.samples_per_device} training "
+            f"samples per device are fewer than data.batch_size={plan.batch_size}; lower "
+            "data.batch_size or set data.drop_last=false"
+        )
+    return "the training loader gives no batch"
+
+
+def scheduler_needs_validation(cfg: DictConfig) -> bool:
+    target = str((cfg.get("scheduler") or {}).get("_target_", ""))
+    return target.endswith("ReduceLROnPlateau")
 
 
 def without_validation(trainer: L.Trainer, reason: str) -> None:

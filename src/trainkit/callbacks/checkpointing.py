@@ -56,12 +56,14 @@ class BestCheckpoint(ModelCheckpoint):
     names count as everything else a user reads does: `{epoch}` from 1, `{iteration}` training
     batches (best-epoch005-iter000200.ckpt is TensorBoard's epoch 5, iteration 200)."""
 
+    _trainer: L.Trainer | None = None  # set in setup()
+
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
         self._trainer = trainer
 
     def format_checkpoint_name(self, metrics: dict[str, Any], *args: Any, **kwargs: Any) -> str:
-        trainer = getattr(self, "_trainer", None)
+        trainer = self._trainer
         if trainer is not None and "epoch" in metrics:
             counted = {"epoch": metrics["epoch"] + 1, "iteration": iteration(trainer)}
             metrics = {**metrics, **counted}
@@ -72,15 +74,22 @@ class BestCheckpoint(ModelCheckpoint):
         if not old_dir or self.dirpath is None or Path(old_dir) == Path(self.dirpath):
             return super().load_state_dict(state_dict)
         best_k = state_dict.get("best_k_models") or {}
-        if not best_k or not all(Path(p).is_file() for p in best_k):
+        # where it was written, or beside the checkpoint resumed from (a run folder moved or
+        # copied elsewhere since)
+        resumed_from = self._trainer.ckpt_path if self._trainer is not None else None
+        beside = Path(resumed_from).parent if resumed_from else None
+        found = {p: _find_file(Path(p), beside) for p in best_k}
+        if not best_k or None in found.values():
+            looked = " and ".join(str(x) for x in (old_dir, beside) if x)
             log.warning(
-                "the best checkpoint of the resumed run (%s) is gone: the best checkpoint is "
-                "chosen among this run's validations only",
-                state_dict.get("best_model_path") or old_dir,
+                "the best checkpoint of the resumed run (%s) is in neither %s: the best "
+                "checkpoint is chosen among this run's validations only",
+                Path(state_dict.get("best_model_path") or old_dir).name,
+                looked,
             )
             return None
         moved = {str(Path(self.dirpath) / Path(p).name): score for p, score in best_k.items()}
-        _copy_files(list(best_k), self.dirpath)
+        _copy_files([str(f) for f in found.values()], self.dirpath)
 
         def new(path: str | None) -> str:
             return str(Path(self.dirpath) / Path(path).name) if path else ""
@@ -96,6 +105,15 @@ class BestCheckpoint(ModelCheckpoint):
             }
         )
         return None
+
+
+def _find_file(recorded: Path, beside: Path | None) -> Path | None:
+    """A checkpoint file where it was written, else the file of that name in `beside`."""
+    if recorded.is_file():
+        return recorded
+    if beside is not None and (beside / recorded.name).is_file():
+        return beside / recorded.name
+    return None
 
 
 @rank_zero_only
