@@ -139,3 +139,21 @@ def test_the_printed_resume_command_pastes_for_any_folder(tmp_path: Path):
     assert args[:2] == ["python", "train.py"]
     ckpt = OverridesParser.create().parse_override(args[-1])
     assert (ckpt.key_or_group, ckpt.value()) == ("ckpt_path", str(folder))
+
+
+def test_a_full_disk_is_one_sentence(tmp_path: Path, monkeypatch):
+    import errno
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    from trainkit import hydra_callbacks
+    from trainkit.cli import user_error
+
+    # before the run starts: the disk holding the log folder has no room left
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**9, 10**9, 2048))
+    with pytest.raises(SystemExit, match=r"the disk holding .* is full \(2 KB free\): free some"):
+        hydra_callbacks._make_dir(str(tmp_path / "run"))
+    # while it runs: a write that fails for want of space
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.yaml"))
+    assert str(user_error(full)).startswith(f"the disk is full: could not write {tmp_path}/x.yaml")

@@ -4,6 +4,7 @@ the job runs."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import multiprocessing
@@ -120,6 +121,11 @@ def user_error(err: Exception) -> Exception:
     cause: BaseException = err
     while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
         cause = cause.__cause__
+    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+        return TrainkitError(
+            f"the disk is full: could not write {cause.filename or 'a file of the run'}; free "
+            "some space, then resume the run (ckpt_path=<its run dir>) or run it again."
+        )
     if isinstance(cause, TrainkitError) or not isinstance(err, InstantiationException):
         return cause if isinstance(cause, Exception) else err
     key = str(err).rpartition("full_key: ")[2].strip() or "?"

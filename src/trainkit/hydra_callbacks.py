@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,10 @@ class CheckOutputDir(Callback):
         _make_dir(str(folder))
 
 
+# below this, a run cannot even write its config, log and first curves: say so before it starts
+MIN_FREE_BYTES = 1 << 20
+
+
 def _make_dir(path: str) -> None:
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
@@ -98,6 +103,12 @@ def _make_dir(path: str) -> None:
         probe.unlink()
     except OSError as err:
         _unwritable(Path(path), err)
+    free = shutil.disk_usage(path).free
+    if free < MIN_FREE_BYTES:
+        sys.exit(
+            f"error: the disk holding {path} is full ({free // 1024} KB free): free some space, "
+            "or set paths.log_dir (or TRAINKIT_LOG_DIR) to a folder on another disk."
+        )
 
 
 def _unwritable(path: Path, err: OSError) -> None:
