@@ -8,9 +8,9 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from trainkit.building import build_model, build_trainer
 from trainkit.config import check_config
 from trainkit.errors import ConfigError
-from trainkit.training import build_model, build_trainer
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

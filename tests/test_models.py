@@ -57,7 +57,7 @@ TINY = [
 def fit_and_get_model(compose_cfg, overrides):
     from hydra.utils import instantiate
 
-    from trainkit.training import build_model, build_trainer
+    from trainkit.building import build_model, build_trainer
 
     cfg = compose_cfg(
         ["trainer.enable_progress_bar=false", "trainer.num_sanity_val_steps=0", *TINY, *overrides]
