@@ -107,13 +107,14 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
     removed = []
     for path in Path(folder).glob("*.tmp-*"):
         match = _TEMP.fullmatch(path.name)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with this id runs (a held lock, a write under way)."""
     if pid == os.getpid():
         return True
     try:

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainkit.checkpoints import read_metrics
+from trainkit.checkpoints import pid_alive, read_metrics
 from trainkit.errors import TrainkitError
 
 LOCK = ".trainkit.lock"  # "<pid> <host> <start time>" of the process that holds the folder
@@ -99,18 +99,10 @@ def _holder(path: Path) -> str | None:
         pid, host, since = path.read_text().split(" ", 2)
     except (OSError, ValueError):  # being written right now, or unreadable: assume held
         return "a process that is starting"
-    if host == socket.gethostname() and not _alive(int(pid)):
+    if host == socket.gethostname() and not pid_alive(int(pid)):
         return None
     return f"pid {pid} on {host}, since {since.strip()}"
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
