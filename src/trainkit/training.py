@@ -56,9 +56,12 @@ if logging.getLogger().handlers:
     logging.getLogger("lightning").handlers.clear()
 # Lightning 2.6 on torch >= 2.10 warns about its own use of a torch API; nothing a user can do.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
-# Lightning 2.6 advertises a cloud logging service on every run.
+# Lightning 2.6 advertises a cloud logging service on every run, and says on every run that it
+# uses conf/callbacks' ModelSummary instead of adding its own (what trainer.enable_model_summary
+# asks of it).
+NOISE = ("litlogger", "Skipping setting a default `ModelSummary`")
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-    lambda record: "litlogger" not in str(record.msg)
+    lambda record: not any(text in str(record.msg) for text in NOISE)
 )
 
 # Lightning 2.6 logs on every checkpoint load that `weights_only` was not set and it loads the
