@@ -147,10 +147,6 @@ class TrainData:
     has_val: bool
     source: str  # how it was read: "the DataModule" or "the training loader"
 
-    @property
-    def streaming(self) -> bool:
-        return self.samples is None and self.batches is None
-
 
 def train_data(datamodule: L.LightningDataModule) -> TrainData:
     """Samples, batch size and validation of the DataModule's training data, after

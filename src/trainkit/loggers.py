@@ -58,10 +58,6 @@ from trainkit.logger_kinds import (
 from trainkit.tensorboard_views import layout, summary_metrics, write_hparams
 
 log = logging.getLogger(__name__)
-EPOCH_VAL_RULE = (
-    "x = epoch e (counted from 1): the last validation that ran during epoch e; every "
-    "validation is in the val/ curves, by iteration"
-)
 Points = dict[str, tuple[int, float]]  # tag -> (x, value) of its latest point
 
 
