@@ -45,12 +45,18 @@ class SweepReport(Callback):
 
 class CheckOutputDir(Callback):
     """Create the run (or sweep) directory before Hydra does, to turn an unwritable log folder
-    into one sentence instead of Hydra's traceback."""
+    (or, for a sweep, a launcher this machine cannot run) into one sentence instead of Hydra's
+    traceback."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _make_dir(config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from trainkit.mistakes import launcher_problem
+
+        problem = launcher_problem(config)  # e.g. the SLURM launcher off a cluster
+        if problem:
+            sys.exit(f"error: {problem}")
         _make_dir(config.hydra.sweep.dir)
 
 
