@@ -201,11 +201,30 @@ PLACEHOLDERS: list[tuple[str, Callable[[re.Match, str, Context], str]]] = [
 
 
 # -- what to do with each command ----------------------------------------------------------------
-def shared_data_absent(cmd: str) -> str | None:
-    folder = re.search(r"\.\./shared/data/[^/'\s]+", cmd)
-    if folder is None or (ROOT / folder[0]).is_dir():
+# The real sentences, outside the repository: the workspace's copy (CI has one beside its clone)
+SENTENCES_COPY = Path(
+    os.environ.get("TRAINKIT_SENTENCES_COPY", ROOT.parent / "shared/data/sentiment_sentences")
+)
+SENTENCES = re.compile(
+    r"data=sentiment_sentences|(?<=data\.path=)data/sentiment labelled sentences"
+)
+
+
+def sentences_absent(cmd: str) -> str | None:
+    if not SENTENCES.search(cmd) or (SENTENCES_COPY / "imdb_labelled.txt").is_file():
         return None
-    return f"{folder[0]} is absent (data outside the repo)"
+    return f"needs the UCI sentences (no copy in {SENTENCES_COPY}; the download needs internet)"
+
+
+def place_sentences(cmd: str, ctx: Context) -> str:
+    """The local copy placed where the UCI zip unpacks (data.download=true then finds it and
+    downloads nothing); the docs' `data/` folder is the temporary one."""
+    folder = ctx.tmp / "data" / "sentiment labelled sentences"
+    if SENTENCES.search(cmd) and not folder.exists():
+        folder.mkdir(parents=True)
+        for name in ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt"):
+            (folder / name).symlink_to(SENTENCES_COPY / name)
+    return cmd.replace("data.path=data/sentiment labelled sentences", f"data.path={folder}")
 
 
 def no_browser(cmd: str) -> str | None:
@@ -231,6 +250,9 @@ BUDGET = f"{LIMITS.replace('train_batches=2', 'train_batches=10')} {QUIET}"
 RULES = [
     Rule(r"^(python -m venv|pip install|pytest)", "skip", "CI runs it itself (.ci/run)"),
     Rule(r"^python scripts/readme_figures\.py$", "skip", "rewrites README.md; CI runs its --check"),
+    Rule(r"^python train\.py .*(data=sentiment_sentences|data/sentiment labelled)", "run",
+         "the local copy, placed as the zip unpacks", SINGLE, unless=sentences_absent,
+         prepare=place_sentences),
     Rule(r"data\.download=true", "skip", "needs internet (downloads the dataset)"),
     Rule(r"\bdata=mnist\b", "skip", "needs the MNIST files (data.download=true: internet)"),
     Rule(r"submitit_slurm", "skip", "needs a SLURM cluster"),
@@ -247,11 +269,10 @@ RULES = [
     Rule(r"^python scripts/reference_results\.py$", "run", "its quickest run",
          "--only 'python train.py model=regression'"),
     Rule(r"^python scripts/\w+_baseline\.py .*--seeds", "run", "one seed, short training",
-         "--seeds 42", insert=SINGLE, unless=shared_data_absent),
+         "--seeds 42", insert=SINGLE, unless=sentences_absent, prepare=place_sentences),
     Rule(r"^python scripts/(sweep_report|plot_curves)\.py <", "run", "on the newest sweep"),
     Rule(r"^python train\.py (--help|--cfg job)$", "run"),
     Rule(r"^python -c ", "run"),
-    Rule(r"\.\./shared/data/", "run", "when the folder exists", SINGLE, unless=shared_data_absent),
     Rule(r"^python train\.py -m hparams_search=", "run", "2 trials",
          f"hydra.sweeper.n_trials=2 {SWEEP}"),
     Rule(r"^python train\.py -m ", "run", "every job, 2 batches each", SWEEP),

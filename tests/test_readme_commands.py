@@ -130,3 +130,27 @@ def test_every_readme_command_that_can_run_here_succeeds(tmp_path: Path):
         timeout=1800,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+
+
+def test_no_command_uses_data_outside_the_repo_and_the_real_sentences_run(monkeypatch, tmp_path):
+    """Commands name datasets by config (data=sentiment_sentences), never a workspace folder;
+    they run on the local copy where there is one and are skipped, saying why, where not."""
+    commands = rc.extract_commands(rc.markdown())
+    assert [c for c in commands if "../" in c] == []
+    real = [c for c in commands if rc.SENTENCES.search(c)]
+    assert len(real) >= 3, real  # train.py (config, CSV reader) and text_baseline.py
+    monkeypatch.setattr(rc, "SENTENCES_COPY", tmp_path / "none")
+    for cmd in real:
+        rule, skip = rc.classify(cmd)
+        assert rule.action == "run" and "needs the UCI sentences" in skip, cmd
+    for name in ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt"):
+        (tmp_path / name).write_text("a\t1\n")
+    monkeypatch.setattr(rc, "SENTENCES_COPY", tmp_path)
+    ctx = rc.Context(tmp_path / "ctx")
+    for cmd in real:
+        rule, skip = rc.classify(cmd)
+        assert skip is None, cmd
+        ran = rc.command_to_run(cmd, rule, ctx)
+        assert "data.path=data/" not in ran
+    placed = tmp_path / "ctx" / "data" / "sentiment labelled sentences" / "imdb_labelled.txt"
+    assert placed.resolve() == tmp_path / "imdb_labelled.txt"
