@@ -35,6 +35,7 @@ from trainkit.checkpoints import (
     resolve_checkpoint,
 )
 from trainkit.cli import build_error
+from trainkit.compiling import compile_network
 from trainkit.config import MONITOR_KEYS
 from trainkit.data.base import InMemoryDataModule
 from trainkit.distributed import install_hydra_ddp_fix
@@ -104,7 +105,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             )
         log.info("resuming from %s", ckpt_path)
     tuned = tune(cfg, model, datamodule, out_dir)
-    fitted_model = torch.compile(model) if cfg.get("compile") else model
+    fitted_model = compile_network(model) if cfg.get("compile") else model
 
     # 5. Callbacks, loggers, Trainer; the budget (a clear sentence for an impossible one).
     run_config = record_of_run(cfg, seed, model, datamodule)
