@@ -266,6 +266,8 @@ RULES = [
     Rule(r"^python scripts/benchmark_loader\.py$", "run", "one epoch", "--repeats 1"),
     Rule(r"^python scripts/benchmark_image_folder\.py$", "run", "100 small images",
          "--n-images 100 --size 16 --workers 1 --out {tmp}/jpegs"),
+    Rule(r"^python scripts/lr_find_check\.py$", "run", "its quickest model, one seed",
+         "--models regression --seeds 42"),
     Rule(r"^python scripts/reference_results\.py$", "run", "its quickest run",
          "--only 'python train.py model=regression'"),
     Rule(r"^python scripts/\w+_baseline\.py .*--seeds", "run", "one seed, short training",
