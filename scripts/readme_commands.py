@@ -4,6 +4,7 @@ can run; fail if one fails.
     python scripts/readme_commands.py              # all of them, in README order (minutes)
     python scripts/readme_commands.py --list       # how each command is handled; runs nothing
     python scripts/readme_commands.py --only eval.py --keep /tmp/readme-runs
+    python scripts/readme_commands.py --clone       # all of them in a fresh clone of HEAD
 
 Commands are the lines of the ```bash blocks and the inline spans that start with `python `,
 `tensorboard `, `pytest` or `pip `. RULES (first match wins) says what happens to each: skipped,
@@ -346,6 +347,32 @@ def serve_tensorboard(cmd: str, ctx: Context, timeout: float) -> tuple[int, str]
         return (0, "") if runs else (rc or 1, log.read() + "\nit listed no runs")
 
 
+def run_in_clone(args: list[str]) -> int:
+    """This script, with `args`, in a fresh `git clone` of the repository's HEAD (committed work
+    only: what CI checks out) in a temporary folder, importing that clone's trainkit: it finds
+    what only this workspace has (untracked files, ignored folders, paths outside the repo)."""
+    begin = time.time()
+    with tempfile.TemporaryDirectory(prefix="trainkit-clone-") as tmp:
+        clone = Path(tmp) / "trainkit"
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, text=True,
+                              capture_output=True, check=True).stdout.strip()  # fmt: skip
+        others = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        others = [p for p in others if not Path(p).resolve().is_relative_to(ROOT)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(clone / "src"), *others]),
+               "TRAINKIT_SENTENCES_COPY": str(SENTENCES_COPY)}  # fmt: skip
+        where = subprocess.run([sys.executable, "-c", "import trainkit; print(trainkit.__file__)"],
+                               env=env, text=True, capture_output=True).stdout.strip()  # fmt: skip
+        print(f"clone of HEAD {head} in {clone}; trainkit from {where}", flush=True)
+        if not Path(where).is_relative_to(clone):
+            print(f"error: the clone's trainkit is not the one imported ({where})")
+            return 1
+        script = [sys.executable, "scripts/readme_commands.py", *args]
+        rc = subprocess.run(script, cwd=clone, env=env).returncode
+    print(f"clone, commands and clean-up took {time.time() - begin:.0f} s")
+    return rc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="classify only; run nothing")
@@ -353,7 +380,13 @@ def main(argv: list[str] | None = None) -> int:
                         "uses earlier runs finds them in the --keep folder)")  # fmt: skip
     parser.add_argument("--keep", type=Path, help="keep runs and fixtures in this folder")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per command")
+    parser.add_argument("--clone", action="store_true", help="in a git clone of HEAD in a "
+                        "temporary folder outside the workspace, as CI checks out")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.clone:
+        return run_in_clone(
+            [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--clone"]
+        )
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="readme-commands-"))
     ctx, begin = Context(tmp), time.time()
     commands = [c for c in extract_commands(ctx.markdown) if not args.only or args.only in c]

@@ -1,11 +1,12 @@
-"""scripts/readme_commands.py: every command README.md and the guides in docs/ show has a rule, the commands are read
-from the markdown as a shell reads them, earlier runs stand in for <time> and friends, and (slow)
-every command that can run here does what it says."""
+"""scripts/readme_commands.py: every command README.md and the guides in docs/ show has a rule,
+the commands are read from the markdown as a shell reads them, earlier runs stand in for <time>
+and friends, and (slow) every command that can run here does what it says."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,15 @@ def test_no_command_uses_data_outside_the_repo_and_the_real_sentences_run(monkey
         assert "data.path=data/" not in ran
     placed = tmp_path / "ctx" / "data" / "sentiment labelled sentences" / "imdb_labelled.txt"
     assert placed.resolve() == tmp_path / "imdb_labelled.txt"
+
+
+def test_clone_runs_the_script_in_a_fresh_checkout_with_its_own_code(capfd):
+    """--clone: a `git clone` of HEAD in a temporary folder, the script and trainkit taken from
+    there (a workspace-only file or path shows up as a failed command)."""
+    assert rc.main(["--clone", "--list"]) == 0
+    out = capfd.readouterr().out
+    found = re.search(r"^clone of HEAD \w+ in (\S+); trainkit from (\S+)$", out, re.M)
+    assert found and found[2] == f"{found[1]}/src/trainkit/__init__.py"
+    assert not Path(found[1]).exists()  # removed afterwards
+    assert re.search(r"^\d+ to run, 0 failed, \d+ skipped, 0 no rule", out, re.M)
+    assert re.search(r"^clone, commands and clean-up took \d+ s$", out, re.M)
