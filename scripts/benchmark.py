@@ -11,7 +11,9 @@
    batch to the end of the last; validation is off (limit_val_batches=0), so the best
    checkpoint and early stopping, which need a validation metric, are dropped. Reported: the
    median over rounds of each round's samples/s ratio.
-2. Startup: `python train.py --help` and `--cfg job` against `python -c "import torch"`, and the
+2. With --compile: compile=true against eager on the MNIST-size CNN (benchmark_compile.py):
+   warm-up seconds, steady samples/s, their ratio and the break-even point.
+3. Startup: `python train.py --help` and `--cfg job` against `python -c "import torch"`, and the
    time from process start to the end of the first training step of `python train.py` beside a
    minimal Lightning + Hydra script doing the same run (the same CNN and digits, a plain
    Trainer, no callbacks of trainkit's).
@@ -318,6 +320,28 @@ def startup(repeats: int) -> dict[str, float]:
     return out
 
 
+def compile_section(iterations: int, rounds: int) -> dict:
+    """compile=true against eager in alternating rounds: the MNIST-size CNN (batches of 128,
+    469 iterations an epoch on MNIST) and the CNN on the 8x8 digits (batches of 32, 40 an epoch)."""
+    from benchmark_compile import compare, table
+
+    warmup = min(20, iterations // 3)
+    print(f"compile: {rounds} alternating rounds of {iterations} iterations ({warmup} warm-up)")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("TRAINKIT_DATA_DIR", str(Path(tmp) / "data"))
+        write_mnist_files(Path(os.environ["TRAINKIT_DATA_DIR"]))
+        quiet = ["trainer.enable_progress_bar=false", "logger=none"]
+        for name, batch, epoch, where in (
+            ("mnist_cnn", 128, 469, "CNN, MNIST size, this CPU"),
+            ("cnn", 32, 40, "CNN, 8x8 digits, this CPU"),
+        ):
+            out = Path(tmp) / name
+            results[name] = compare(quiet, iterations, warmup, rounds, out, name, batch)
+            print(table(results[name], where, epoch), flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=300, help="per round (small models)")
@@ -327,6 +351,8 @@ def main() -> None:
     parser.add_argument("--startup-repeats", type=int, default=5)
     parser.add_argument("--skip-startup", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also compiled vs eager (MNIST CNN)")
+    parser.add_argument("--compile-iterations", type=int, default=150, help="per compile round")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -343,6 +369,8 @@ def main() -> None:
         iterations = {w: args.iterations for w in WORKLOADS} | {"mnist_cnn": args.mnist_iterations}
         print(f"throughput: {args.rounds} alternating rounds")
         results["throughput"] = throughput(args.workloads, iterations, args.rounds)
+    if args.compile:
+        results["compile"] = compile_section(args.compile_iterations, args.rounds)
     if not args.skip_startup:
         s = results["startup"] = startup(args.startup_repeats)
         print(
