@@ -330,6 +330,7 @@ def compile_section(iterations: int, rounds: int) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("TRAINKIT_DATA_DIR", str(Path(tmp) / "data"))
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(tmp) / "inductor")  # empty at first
         write_mnist_files(Path(os.environ["TRAINKIT_DATA_DIR"]))
         quiet = ["trainer.enable_progress_bar=false", "logger=none"]
         for name, batch, epoch, where in (

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> str:
     n_train = 1000 if args.tiny else 60_000
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TRAINKIT_DATA_DIR"] = str(Path(tmp) / "data")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(tmp) / "inductor")  # empty at first
         write_mnist_files(Path(tmp) / "data", n_train=n_train, n_test=200)
         extra = [*DEVICES[args.device], "trainer.enable_progress_bar=false", "logger=none"]
         result = compare(extra, iterations, warmup, rounds, Path(tmp) / "runs")
