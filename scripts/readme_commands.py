@@ -352,25 +352,36 @@ def serve_tensorboard(cmd: str, ctx: Context, timeout: float) -> tuple[int, str]
 
 def run_in_clone(args: list[str]) -> int:
     """This script, with `args`, in a fresh `git clone` of the repository's HEAD (committed work
-    only: what CI checks out) in a temporary folder, importing that clone's trainkit: it finds
-    what only this workspace has (untracked files, ignored folders, paths outside the repo)."""
+    only: what CI checks out) in a temporary folder: it finds what only this workspace has
+    (untracked files, ignored folders, paths outside the repo). The clone gets a virtual
+    environment of its own whose `python` imports the clone's trainkit and this environment's
+    packages, as `pip install -e .` in the clone would (also where a command sets PYTHONPATH)."""
+    import sysconfig
+
     begin = time.time()
     with tempfile.TemporaryDirectory(prefix="trainkit-clone-") as tmp:
-        clone = Path(tmp) / "trainkit"
+        clone, venv = Path(tmp) / "trainkit", Path(tmp) / "venv"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, text=True,
                               capture_output=True, check=True).stdout.strip()  # fmt: skip
-        others = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        others = [p for p in others if not Path(p).resolve().is_relative_to(ROOT)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(clone / "src"), *others]),
-               "TRAINKIT_SENTENCES_COPY": str(SENTENCES_COPY)}  # fmt: skip
-        where = subprocess.run([sys.executable, "-c", "import trainkit; print(trainkit.__file__)"],
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        python = venv / "bin" / "python"
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        site = venv / "lib" / version / "site-packages"
+        packages = sysconfig.get_path("purelib")  # torch, Lightning, ...: this environment's
+        (site / "trainkit-clone.pth").write_text(f"{clone / 'src'}\n{packages}\n")
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        paths = [p for p in paths if not Path(p).resolve().is_relative_to(ROOT)]
+        env = {**os.environ, "TRAINKIT_SENTENCES_COPY": str(SENTENCES_COPY),
+               "PYTHONPATH": os.pathsep.join(paths),
+               "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+        where = subprocess.run([python, "-c", "import trainkit; print(trainkit.__file__)"],
                                env=env, text=True, capture_output=True).stdout.strip()  # fmt: skip
         print(f"clone of HEAD {head} in {clone}; trainkit from {where}", flush=True)
         if not Path(where).is_relative_to(clone):
             print(f"error: the clone's trainkit is not the one imported ({where})")
             return 1
-        script = [sys.executable, "scripts/readme_commands.py", *args]
+        script = [str(python), "scripts/readme_commands.py", *args]
         rc = subprocess.run(script, cwd=clone, env=env).returncode
     print(f"clone, commands and clean-up took {time.time() - begin:.0f} s")
     return rc

@@ -115,11 +115,9 @@ def test_missing_changed_and_undownloadable_files_are_one_sentence(
 
 
 @needs_copy
-def test_the_real_sentences_as_a_user_places_them(tmp_path: Path):
+def test_the_real_sentences_as_a_user_places_them(tmp_path: Path, monkeypatch):
     """The copy placed as the UCI zip unpacks (each file's SHA-256 known): 2,990 sentences, the
     same split as data=text_csv gives on the three files, and TF-IDF + LR's accuracy on it."""
-    import sys
-
     folder = tmp_path / "data" / sentences.FOLDER
     folder.mkdir(parents=True)
     for name in sentences.FILES:
@@ -135,9 +133,10 @@ def test_the_real_sentences_as_a_user_places_them(tmp_path: Path):
     csv_args += ["data.text_column=0", "data.label_column=1", "data.delimiter=tab"]
     as_csv = make_cfg(["model=text", *csv_args, "data.encoding=latin-1"], tmp_path / "csv")
     assert instantiate(as_csv.data).split_texts() == corpus
-    sys.path.insert(0, str(ROOT / "scripts"))
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
     import text_baseline
 
     args = ["model=text", "data=sentiment_sentences", f"paths.data_dir={tmp_path / 'data'}"]
     (row,) = text_baseline.main([*args, "--seeds", "42"])
     assert row["LR words"] == pytest.approx(0.8304, abs=1e-4)  # as measured outside trainkit
+    GlobalHydra.instance().clear()
