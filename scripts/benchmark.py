@@ -320,29 +320,6 @@ def startup(repeats: int) -> dict[str, float]:
     return out
 
 
-def compile_section(iterations: int, rounds: int) -> dict:
-    """compile=true against eager in alternating rounds: the MNIST-size CNN (batches of 128,
-    469 iterations an epoch on MNIST) and the CNN on the 8x8 digits (batches of 32, 40 an epoch)."""
-    from benchmark_compile import compare, table
-
-    warmup = min(20, iterations // 3)
-    print(f"compile: {rounds} alternating rounds of {iterations} iterations ({warmup} warm-up)")
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("TRAINKIT_DATA_DIR", str(Path(tmp) / "data"))
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(tmp) / "inductor")  # empty at first
-        write_mnist_files(Path(os.environ["TRAINKIT_DATA_DIR"]))
-        quiet = ["trainer.enable_progress_bar=false", "logger=none"]
-        for name, batch, epoch, where in (
-            ("mnist_cnn", 128, 469, "CNN, MNIST size, this CPU"),
-            ("cnn", 32, 40, "CNN, 8x8 digits, this CPU"),
-        ):
-            out = Path(tmp) / name
-            results[name] = compare(quiet, iterations, warmup, rounds, out, name, batch)
-            print(table(results[name], where, epoch), flush=True)
-    return results
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=300, help="per round (small models)")
@@ -371,6 +348,8 @@ def main() -> None:
         print(f"throughput: {args.rounds} alternating rounds")
         results["throughput"] = throughput(args.workloads, iterations, args.rounds)
     if args.compile:
+        from benchmark_compile import compile_section
+
         results["compile"] = compile_section(args.compile_iterations, args.rounds)
     if not args.skip_startup:
         s = results["startup"] = startup(args.startup_repeats)

@@ -16,11 +16,13 @@ the per-iteration clock:
 
 from __future__ import annotations
 
+import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
-from benchmark import NO_VALIDATION, setup_run
+from benchmark import NO_VALIDATION, setup_run, write_mnist_files
 
 
 def step_clock():
@@ -129,3 +131,24 @@ def table(result: dict[str, float], where: str, epoch: int = 469) -> str:
         )
     ratio = f"compiled / eager: {result['compiled_over_eager']:.2f} (steady samples/s)"
     return "\n".join(rows) + "\n" + "; ".join([ratio, *pays])
+
+
+def compile_section(iterations: int, rounds: int) -> dict:
+    """compile=true against eager in alternating rounds: the MNIST-size CNN (batches of 128,
+    469 iterations an epoch on MNIST) and the CNN on the 8x8 digits (batches of 32, 40 an epoch)."""
+    warmup = min(20, iterations // 3)
+    print(f"compile: {rounds} alternating rounds of {iterations} iterations ({warmup} warm-up)")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("TRAINKIT_DATA_DIR", str(Path(tmp) / "data"))
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(tmp) / "inductor")  # empty at first
+        write_mnist_files(Path(os.environ["TRAINKIT_DATA_DIR"]))
+        quiet = ["trainer.enable_progress_bar=false", "logger=none"]
+        for name, batch, epoch, where in (
+            ("mnist_cnn", 128, 469, "CNN, MNIST size, this CPU"),
+            ("cnn", 32, 40, "CNN, 8x8 digits, this CPU"),
+        ):
+            out = Path(tmp) / name
+            results[name] = compare(quiet, iterations, warmup, rounds, out, name, batch)
+            print(table(results[name], where, epoch), flush=True)
+    return results
