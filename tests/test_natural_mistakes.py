@@ -5,6 +5,7 @@ cluster, and trainer=ddp (GPUs) on a machine without one."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -57,8 +58,8 @@ def test_own_dataset_typo_and_broken_module_each_name_what_is_wrong(tmp_path: Pa
 
 
 def test_eval_of_an_own_model_without_pythonpath_is_one_sentence(tmp_path: Path, monkeypatch):
-    """The checkpoint names my_project.models.Net; eval.py run without the PYTHONPATH that
-    trained it cannot import it."""
+    """The checkpoint names my_project.models.Net; where its code cannot be found any more (no
+    PYTHONPATH, its folder moved), eval.py says which module and how to make it importable."""
     from trainkit.evaluation import evaluate
     from trainkit.training import train
 
@@ -73,6 +74,7 @@ def test_eval_of_an_own_model_without_pythonpath_is_one_sentence(tmp_path: Path,
         train(make_cfg([*args, "trainer.limit_train_batches=2", *QUIET], tmp_path / "run"))
     for name in ("my_project.models", "my_project"):
         sys.modules.pop(name, None)
+    shutil.rmtree(tmp_path / "my_project")  # moved or deleted: no folder to find it in either
     cfg = make_cfg([f"ckpt_path={tmp_path / 'run'}"], tmp_path / "eval", "eval")
     said = reported(evaluate, cfg)
     assert "my_project.models.Net: there is no module my_project on the Python path" in said
