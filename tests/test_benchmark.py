@@ -46,7 +46,7 @@ def test_compiled_against_eager_and_the_gpu_check_on_the_cpu(tmp_path):
     for key in ("eager_samples_per_s", "compiled_samples_per_s", "compiled_first_warmup_s"):
         assert result[key] > 0
     assert 0 < result["compiled_over_eager"] < 100
-    assert "| compiled |" in proc.stdout and "compiled / eager: " in proc.stdout
+    assert "| compiled, empty cache |" in proc.stdout and "compiled / eager: " in proc.stdout
     assert "recompile_limit" not in proc.stderr
     gpu = run_script(["--device", "cpu", "--tiny"], tmp_path, "scripts/gpu_check.py")
     assert gpu.returncode == 0, gpu.stderr[-2000:]
