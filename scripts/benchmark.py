@@ -11,7 +11,9 @@
    batch to the end of the last; validation is off (limit_val_batches=0), so the best
    checkpoint and early stopping, which need a validation metric, are dropped. Reported: the
    median over rounds of each round's samples/s ratio.
-2. Startup: `python train.py --help` and `--cfg job` against `python -c "import torch"`, and the
+2. With --compile: compile=true against eager on the MNIST-size CNN (benchmark_compile.py):
+   warm-up seconds, steady samples/s, their ratio and the break-even point.
+3. Startup: `python train.py --help` and `--cfg job` against `python -c "import torch"`, and the
    time from process start to the end of the first training step of `python train.py` beside a
    minimal Lightning + Hydra script doing the same run (the same CNN and digits, a plain
    Trainer, no callbacks of trainkit's).
@@ -327,6 +329,8 @@ def main() -> None:
     parser.add_argument("--startup-repeats", type=int, default=5)
     parser.add_argument("--skip-startup", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also compiled vs eager (MNIST CNN)")
+    parser.add_argument("--compile-iterations", type=int, default=150, help="per compile round")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -343,6 +347,10 @@ def main() -> None:
         iterations = {w: args.iterations for w in WORKLOADS} | {"mnist_cnn": args.mnist_iterations}
         print(f"throughput: {args.rounds} alternating rounds")
         results["throughput"] = throughput(args.workloads, iterations, args.rounds)
+    if args.compile:
+        from benchmark_compile import compile_section
+
+        results["compile"] = compile_section(args.compile_iterations, args.rounds)
     if not args.skip_startup:
         s = results["startup"] = startup(args.startup_repeats)
         print(

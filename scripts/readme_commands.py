@@ -4,6 +4,7 @@ can run; fail if one fails.
     python scripts/readme_commands.py              # all of them, in README order (minutes)
     python scripts/readme_commands.py --list       # how each command is handled; runs nothing
     python scripts/readme_commands.py --only eval.py --keep /tmp/readme-runs
+    python scripts/readme_commands.py --clone       # all of them in a fresh clone of HEAD
 
 Commands are the lines of the ```bash blocks and the inline spans that start with `python `,
 `tensorboard `, `pytest` or `pip `. RULES (first match wins) says what happens to each: skipped,
@@ -224,11 +225,30 @@ PLACEHOLDERS: list[tuple[str, Callable[[re.Match, str, Context], str]]] = [
 
 
 # -- what to do with each command ----------------------------------------------------------------
-def shared_data_absent(cmd: str) -> str | None:
-    folder = re.search(r"\.\./shared/data/[^/'\s]+", cmd)
-    if folder is None or (ROOT / folder[0]).is_dir():
+# The real sentences, outside the repository: the workspace's copy (CI has one beside its clone)
+SENTENCES_COPY = Path(
+    os.environ.get("TRAINKIT_SENTENCES_COPY", ROOT.parent / "shared/data/sentiment_sentences")
+)
+SENTENCES = re.compile(
+    r"data=sentiment_sentences|(?<=data\.path=)data/sentiment labelled sentences"
+)
+
+
+def sentences_absent(cmd: str) -> str | None:
+    if not SENTENCES.search(cmd) or (SENTENCES_COPY / "imdb_labelled.txt").is_file():
         return None
-    return f"{folder[0]} is absent (data outside the repo)"
+    return f"needs the UCI sentences (no copy in {SENTENCES_COPY}; the download needs internet)"
+
+
+def place_sentences(cmd: str, ctx: Context) -> str:
+    """The local copy placed where the UCI zip unpacks (data.download=true then finds it and
+    downloads nothing); the docs' `data/` folder is the temporary one."""
+    folder = ctx.tmp / "data" / "sentiment labelled sentences"
+    if SENTENCES.search(cmd) and not folder.exists():
+        folder.mkdir(parents=True)
+        for name in ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt"):
+            (folder / name).symlink_to(SENTENCES_COPY / name)
+    return cmd.replace("data.path=data/sentiment labelled sentences", f"data.path={folder}")
 
 
 def no_browser(cmd: str) -> str | None:
@@ -254,6 +274,9 @@ BUDGET = f"{LIMITS.replace('train_batches=2', 'train_batches=10')} {QUIET}"
 RULES = [
     Rule(r"^(python -m venv|pip install|pytest)", "skip", "CI runs it itself (.ci/run)"),
     Rule(r"^python scripts/readme_figures\.py$", "skip", "rewrites README.md; CI runs its --check"),
+    Rule(r"^python train\.py .*(data=sentiment_sentences|data/sentiment labelled)", "run",
+         "the local copy, placed as the zip unpacks", SINGLE, unless=sentences_absent,
+         prepare=place_sentences),
     Rule(r"data\.download=true", "skip", "needs internet (downloads the dataset)"),
     Rule(r"\bdata=mnist\b", "skip", "needs the MNIST files (data.download=true: internet)"),
     Rule(r"submitit_slurm", "skip", "needs a SLURM cluster"),
@@ -265,17 +288,21 @@ RULES = [
     Rule(r"^python scripts/tensorboard_screenshot\.py$", "run", "into the temp folder",
          "--logdir {logs} --tabs timeseries --wait 1 --out {tmp}/shots", unless=no_browser),
     Rule(r"^python scripts/benchmark\.py( --rounds \d+)?$", "run", "one small round", BENCH),
+    Rule(r"^python scripts/benchmark\.py .*--compile", "run", "one short round",
+         "--compile-iterations 9 --rounds 1"),
+    Rule(r"^python scripts/gpu_check\.py$", "skip", "needs a GPU (--device cpu --tiny: the tests)"),
     Rule(r"^python scripts/benchmark_loader\.py$", "run", "one epoch", "--repeats 1"),
     Rule(r"^python scripts/benchmark_image_folder\.py$", "run", "100 small images",
          "--n-images 100 --size 16 --workers 1 --out {tmp}/jpegs"),
+    Rule(r"^python scripts/lr_find_check\.py$", "run", "its quickest model, one seed",
+         "--models regression --seeds 42"),
     Rule(r"^python scripts/reference_results\.py$", "run", "its quickest run",
          "--only 'python train.py model=regression'"),
     Rule(r"^python scripts/\w+_baseline\.py .*--seeds", "run", "one seed, short training",
-         "--seeds 42", insert=SINGLE, unless=shared_data_absent),
+         "--seeds 42", insert=SINGLE, unless=sentences_absent, prepare=place_sentences),
     Rule(r"^python scripts/(sweep_report|plot_curves)\.py <", "run", "on the newest sweep"),
     Rule(r"^python train\.py (--help|--cfg job)$", "run"),
     Rule(r"^python -c ", "run"),
-    Rule(r"\.\./shared/data/", "run", "when the folder exists", SINGLE, unless=shared_data_absent),
     Rule(r"^python train\.py -m hparams_search=", "run", "2 trials",
          f"hydra.sweeper.n_trials=2 {SWEEP}"),
     Rule(r"^python train\.py -m ", "run", "every job, 2 batches each", SWEEP),
@@ -350,6 +377,43 @@ def serve_tensorboard(cmd: str, ctx: Context, timeout: float) -> tuple[int, str]
         return (0, "") if runs else (rc or 1, log.read() + "\nit listed no runs")
 
 
+def run_in_clone(args: list[str]) -> int:
+    """This script, with `args`, in a fresh `git clone` of the repository's HEAD (committed work
+    only: what CI checks out) in a temporary folder: it finds what only this workspace has
+    (untracked files, ignored folders, paths outside the repo). The clone gets a virtual
+    environment of its own whose `python` imports the clone's trainkit and this environment's
+    packages, as `pip install -e .` in the clone would (also where a command sets PYTHONPATH)."""
+    import sysconfig
+
+    begin = time.time()
+    with tempfile.TemporaryDirectory(prefix="trainkit-clone-") as tmp:
+        clone, venv = Path(tmp) / "trainkit", Path(tmp) / "venv"
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, text=True,
+                              capture_output=True, check=True).stdout.strip()  # fmt: skip
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        python = venv / "bin" / "python"
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        site = venv / "lib" / version / "site-packages"
+        packages = sysconfig.get_path("purelib")  # torch, Lightning, ...: this environment's
+        (site / "trainkit-clone.pth").write_text(f"{clone / 'src'}\n{packages}\n")
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        paths = [p for p in paths if not Path(p).resolve().is_relative_to(ROOT)]
+        env = {**os.environ, "TRAINKIT_SENTENCES_COPY": str(SENTENCES_COPY),
+               "PYTHONPATH": os.pathsep.join(paths),
+               "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+        where = subprocess.run([python, "-c", "import trainkit; print(trainkit.__file__)"],
+                               env=env, text=True, capture_output=True).stdout.strip()  # fmt: skip
+        print(f"clone of HEAD {head} in {clone}; trainkit from {where}", flush=True)
+        if not Path(where).is_relative_to(clone):
+            print(f"error: the clone's trainkit is not the one imported ({where})")
+            return 1
+        script = [str(python), "scripts/readme_commands.py", *args]
+        rc = subprocess.run(script, cwd=clone, env=env).returncode
+    print(f"clone, commands and clean-up took {time.time() - begin:.0f} s")
+    return rc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="classify only; run nothing")
@@ -357,7 +421,13 @@ def main(argv: list[str] | None = None) -> int:
                         "uses earlier runs finds them in the --keep folder)")  # fmt: skip
     parser.add_argument("--keep", type=Path, help="keep runs and fixtures in this folder")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per command")
+    parser.add_argument("--clone", action="store_true", help="in a git clone of HEAD in a "
+                        "temporary folder outside the workspace, as CI checks out")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.clone:
+        return run_in_clone(
+            [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--clone"]
+        )
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="readme-commands-"))
     ctx, begin = Context(tmp), time.time()
     commands = [c for c in extract_commands(ctx.markdown) if not args.only or args.only in c]

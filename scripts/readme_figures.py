@@ -18,15 +18,21 @@ produced here by running the command the page names, in a temporary log folder:
   seed=1,2,3 trainer.max_epochs=2` (mean ± std over the seeds), with docs/images/seeds_line.png.
 
 Without options it rewrites those blocks and copies the pictures into docs/images/.
-`--check` changes nothing: it regenerates everything and exits 1 when a block differs
-from what the code produces now (the pictures are drawn from the same runs' numbers). Timings
-are left out of the figures on purpose: they are not reproducible; the benchmarks report them.
-`--only NAME` does one figure.
+`--check` changes nothing: it regenerates everything and exits 1 when a block differs from what
+the code produces now. Timings are left out of the figures on purpose: they are not
+reproducible; the benchmarks report them. `--only NAME` does one figure.
 
-Every run here uses one torch thread (OMP_NUM_THREADS=1, in this process and the runs it starts):
-a CPU's float sums depend on how many threads split them, and over a few hundred steps that
-moves a table's third digit. With the thread count pinned, the figures are the same on every
-run on the same kind of CPU, whatever the machine's core count or the caller's environment.
+What --check compares. Structure exactly: every line, column, row, status, and every integer
+(iterations, optimizer steps, batch sizes, epochs). Numbers with decimals (accuracies, losses,
+slopes) within the tolerance the page states next to the block ("within ±0.02"): a CPU's float
+sums depend on its vector instructions and on how many threads split them, and over a few
+hundred steps that moves a table's second or third digit. A figure that is a claim is checked as
+that claim (the sweep's ranks may swap only between jobs whose scores lie within the tolerance,
+and batches of 256 must lag the others at the same epochs).
+
+The figures are made with one torch thread (`--threads 1`, the default, set as OMP_NUM_THREADS in
+this process and the runs it starts); the slow test checks them with two, so that a figure
+that only holds for one thread count cannot pass unseen.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import argparse
 import difflib
 import itertools
 import logging
+import math
 import os
 import re
 import shutil
@@ -45,8 +52,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from docs_pages import pages
-
-os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported here, and inherited by the runs
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
@@ -183,6 +188,77 @@ def sweep_seeds(tmp: Path, pictures: dict[str, Path]) -> dict[str, str]:
     return {"sweep_seeds": report_table(sweep_dir / "report.md", "| rank |")}
 
 
+# -- comparing a block with what the code gives now -------------------------------------------
+DECIMAL = re.compile(r"(?<![\w.])-?\d+\.\d+(?![\w.])")  # 0.981, 2.000, 0.1092; not 1,257 or 5
+TOLERANCE = re.compile(r"within ±(\d+(?:\.\d+)?)")
+
+
+def stated_tolerance(text: str, name: str) -> float | None:
+    """The tolerance the page states next to block `name`: "within ±X" in the paragraph just
+    before the block or just after it (None: the page states none)."""
+    found = block(name).search(text)
+    before = text[: found.start()].rsplit("\n\n", 2)[-2:]
+    after = text[found.end() :].lstrip("\n").split("\n\n", 1)[:1]
+    stated = [float(m[1]) for part in [*before, *after] for m in TOLERANCE.finditer(part)]
+    return stated[-1] if stated else None
+
+
+def numbers_differ(old: str, new: str, tolerance: float) -> tuple[list[str], float]:
+    """(lines of `old` that `new` does not match, the largest difference of a decimal number).
+    A line matches when its text with the decimals taken out is the same and each decimal is
+    within `tolerance`; the lines must be as many."""
+    old_lines, new_lines = old.strip().splitlines(), new.strip().splitlines()
+    if len(old_lines) != len(new_lines):
+        return [f"{len(old_lines)} lines on the page, {len(new_lines)} now"], math.inf
+    problems, largest = [], 0.0
+    for a, b in zip(old_lines, new_lines, strict=True):
+        xs, ys = [float(x) for x in DECIMAL.findall(a)], [float(y) for y in DECIMAL.findall(b)]
+        if DECIMAL.sub("#", a) != DECIMAL.sub("#", b) or len(xs) != len(ys):
+            problems.append(f"structure: {a!r} is now {b!r}")
+            continue
+        gaps = [abs(x - y) for x, y in zip(xs, ys, strict=True)]
+        largest = max([largest, *gaps])
+        if any(g > tolerance + 1e-9 for g in gaps):
+            problems.append(f"beyond ±{tolerance:g}: {a!r} is now {b!r}")
+    return problems, largest
+
+
+def cells(table: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.splitlines()]
+
+
+def sweep_differs(old: str, new: str, tolerance: float) -> tuple[list[str], float]:
+    """The sweep table: numbers_differ on everything but the ranks; the page's ranks hold when
+    every pair of jobs they order has scores now that are ordered so, or within the tolerance;
+    and the claim: at each max_epochs, the jobs with batches of 256 score lowest."""
+    old_rows, new_rows = cells(old.strip()), cells(new.strip())
+    at = {name: i for i, name in enumerate(old_rows[0])}
+    rank, score = at["rank"], at["**objective**"]
+
+    def without_rank(rows: list[list[str]]) -> str:
+        return "\n".join("|".join(r[:rank] + ["#"] + r[rank + 1 :]) for r in rows)
+
+    problems, largest = numbers_differ(without_rank(old_rows), without_rank(new_rows), tolerance)
+    if problems or len(old_rows) != len(new_rows):
+        return problems, largest
+    jobs = list(zip(old_rows[2:], new_rows[2:], strict=True))
+    for (a_old, a_new), (b_old, b_new) in itertools.combinations(jobs, 2):
+        if int(a_old[rank]) > int(b_old[rank]):
+            (a_old, a_new), (b_old, b_new) = (b_old, b_new), (a_old, a_new)
+        if float(a_new[score]) < float(b_new[score]) - tolerance:  # maximised (val/acc)
+            problems.append(f"rank: job {a_old[0]} above job {b_old[0]} no longer holds")
+    for epochs in {row[at["trainer.max_epochs"]] for _, row in jobs}:
+        same = [row for _, row in jobs if row[at["trainer.max_epochs"]] == epochs]
+        big = [float(r[score]) for r in same if r[at["data.batch_size"]] == "256"]
+        rest = [float(r[score]) for r in same if r[at["data.batch_size"]] != "256"]
+        if big and rest and max(big) >= min(rest):
+            problems.append(f"claim: batches of 256 no longer lag at max_epochs={epochs}")
+    return problems, largest
+
+
+CHECKS: dict[str, Callable[[str, str, float], tuple[list[str], float]]] = {"sweep": sweep_differs}
+
+
 FIGURES: dict[str, Callable[[Path, dict[str, Path]], dict[str, str]]] = {
     "budget": budget, "reference": reference, "sweep": sweep, "sweep_resume": sweep_resume,
     "sweep_seeds": sweep_seeds,
@@ -197,7 +273,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare, change nothing")
     parser.add_argument("--only", choices=list(FIGURES), help="one figure")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 made the figures; default 1)"
+    )
     args = parser.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch is imported; runs inherit it
     logging.basicConfig(level=logging.WARNING)  # the in-process runs: results, not their logs
     for name in ("lightning", "lightning.pytorch", "trainkit"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -218,11 +298,19 @@ def main() -> int:
                 if new.strip() == old:
                     print(f"{name}: {where} matches")
                     continue
+                tolerance = stated_tolerance(texts[page], name) or 0.0
+                check = CHECKS.get(name, numbers_differ)
+                problems, largest = check(old, new, tolerance) if args.check else ([""], 0.0)
+                if not problems:
+                    print(f"{name}: {where} matches (numbers within ±{tolerance:g}: the largest "
+                          f"difference is {largest:.4g})")  # fmt: skip
+                    continue
                 differ.append(name)
                 diff = difflib.unified_diff(
                     old.splitlines(), new.strip().splitlines(), str(where), "now", lineterm=""
                 )
                 print(f"{name}: {where} differs from what the code gives now:", *diff, sep="\n")
+                print(*(p for p in problems if p), sep="\n")
                 texts[page] = block(name).sub(
                     lambda m, new=new: m.group(1) + new + m.group(3), texts[page]
                 )

@@ -1,10 +1,7 @@
 """TF-IDF + logistic regression on exactly the split trainkit uses, beside trainkit's text model.
 
     python scripts/text_baseline.py model=text data=text_csv data.path=reviews.csv --train
-    python scripts/text_baseline.py model=text data=text_csv \\
-        'data.path=../shared/data/sentiment_sentences/*_labelled.txt' data.header=false \\
-        data.text_column=0 data.label_column=1 data.delimiter=tab data.encoding=latin-1 \\
-        --seeds 42 0 1 --train
+    python scripts/text_baseline.py model=text data=sentiment_sentences --seeds 42 0 1 --train
 
 The arguments are train.py's overrides. For each seed (the split follows it) the config is
 composed as train.py composes it, the DataModule gives its train and test texts, and scikit-learn's
@@ -61,7 +58,8 @@ def baseline_accuracies(overrides: list[str]) -> dict[str, float]:
     if not isinstance(dm, TextDataModule):
         raise SystemExit(
             f"error: {type(dm).__name__} is not a text dataset; use data=text_csv, "
-            "synthetic_text or imdb (scripts/regression_baseline.py compares regressions)."
+            "sentiment_sentences, synthetic_text or imdb (scripts/regression_baseline.py compares "
+            "regressions)."
         )
     splits = dm.split_texts()
     (train_x, train_y), (test_x, test_y) = splits["train"], splits["test"]

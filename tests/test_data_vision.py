@@ -190,7 +190,9 @@ def test_failed_download_is_one_clear_error(tmp_path: Path, monkeypatch) -> None
     msg = str(err.value)
     assert calls, "the download was not attempted"
     assert "MNIST could not be downloaded into" in msg and str(tmp_path) in msg
-    assert "Name or service not known" in msg and "data=digits" in msg and "\n" not in msg
+    # torchvision before 0.19 keeps only its own summary of the error ("Error downloading ...")
+    assert "Name or service not known" in msg or "Error downloading train-images" in msg
+    assert "data=digits" in msg and "\n" not in msg
 
 
 def test_download_fills_data_dir(tmp_path: Path, monkeypatch) -> None:

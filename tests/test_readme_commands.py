@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,39 @@ def test_every_readme_command_that_can_run_here_succeeds(tmp_path: Path):
         timeout=1800,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+
+
+def test_no_command_uses_data_outside_the_repo_and_the_real_sentences_run(monkeypatch, tmp_path):
+    """Commands name datasets by config (data=sentiment_sentences), never a workspace folder;
+    they run on the local copy where there is one and are skipped, saying why, where not."""
+    commands = rc.extract_commands(rc.markdown())
+    assert [c for c in commands if "../" in c] == []
+    real = [c for c in commands if rc.SENTENCES.search(c)]
+    assert len(real) >= 3, real  # train.py (config, CSV reader) and text_baseline.py
+    monkeypatch.setattr(rc, "SENTENCES_COPY", tmp_path / "none")
+    for cmd in real:
+        rule, skip = rc.classify(cmd)
+        assert rule.action == "run" and "needs the UCI sentences" in skip, cmd
+    for name in ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt"):
+        (tmp_path / name).write_text("a\t1\n")
+    monkeypatch.setattr(rc, "SENTENCES_COPY", tmp_path)
+    ctx = rc.Context(tmp_path / "ctx")
+    for cmd in real:
+        rule, skip = rc.classify(cmd)
+        assert skip is None, cmd
+        ran = rc.command_to_run(cmd, rule, ctx)
+        assert "data.path=data/" not in ran
+    placed = tmp_path / "ctx" / "data" / "sentiment labelled sentences" / "imdb_labelled.txt"
+    assert placed.resolve() == tmp_path / "imdb_labelled.txt"
+
+
+def test_clone_runs_the_script_in_a_fresh_checkout_with_its_own_code(capfd):
+    """--clone: a `git clone` of HEAD in a temporary folder, the script and trainkit taken from
+    there (a workspace-only file or path shows up as a failed command)."""
+    assert rc.main(["--clone", "--list"]) == 0
+    out = capfd.readouterr().out
+    found = re.search(r"^clone of HEAD \w+ in (\S+); trainkit from (\S+)$", out, re.M)
+    assert found and found[2] == f"{found[1]}/src/trainkit/__init__.py"
+    assert not Path(found[1]).exists()  # removed afterwards
+    assert re.search(r"^\d+ to run, 0 failed, \d+ skipped, 0 no rule", out, re.M)
+    assert re.search(r"^clone, commands and clean-up took \d+ s$", out, re.M)

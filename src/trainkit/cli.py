@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainkit.command_line import mistyped_key, print_help, unquoted_space
 from trainkit.errors import ConfigError, TrainkitError
+from trainkit.mistakes import no_gpu, target_error
 from trainkit.run_names import run_name
 
 log = logging.getLogger("trainkit")
@@ -114,10 +115,14 @@ def fail(message: str, code: int) -> None:
 
 
 def user_error(err: Exception) -> Exception:
-    """The error to report: the TrainkitError behind Hydra's wrapping of errors raised while
-    instantiating, or one sentence naming the config group whose object could not be built."""
+    """The error to report: a `_target_` that cannot be imported as one sentence naming the
+    module and the fix; the TrainkitError behind Hydra's wrapping of errors raised while
+    instantiating; or one sentence naming the config group whose object could not be built."""
     from hydra.errors import InstantiationException
 
+    unimportable = target_error(err)
+    if unimportable is not None:
+        return unimportable
     cause: BaseException = err
     while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
         cause = cause.__cause__
@@ -134,10 +139,24 @@ def user_error(err: Exception) -> Exception:
 
 def build_error(group: str, cause: BaseException) -> ConfigError:
     """One sentence for an object that could not be built from config group `group`: its
-    error and what the command line set in that group."""
+    error and what the command line set in that group. A Trainer that asks for a GPU where there
+    is none: say so, and what runs here instead (trainer=ddp: that alone, since the GPU, not the
+    devices or sync_batchnorm the command line set, is what is missing)."""
+    reason = one_line(cause)
+    if group == "trainer" and no_gpu(cause):
+        choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+        if choices.get("trainer") == "ddp":
+            return ConfigError(
+                "no GPU here; trainer=ddp_cpu runs DDP on the CPU (trainer=ddp runs one process "
+                "per GPU)."
+            )
+        reason = (
+            "no GPU here, and trainer.accelerator asks for one: trainer.accelerator=auto or cpu "
+            "runs here, trainer=ddp_cpu runs DDP on the CPU"
+        )
     mine = [o for o in overrides() if o.lstrip("+~").startswith(f"{group}.")]
     given = f"; the command line set {' '.join(mine)}" if mine else ""
-    return ConfigError(f"could not build the {group} from its config ({one_line(cause)}){given}.")
+    return ConfigError(f"could not build the {group} from its config ({reason}){given}.")
 
 
 def overrides() -> list[str]:

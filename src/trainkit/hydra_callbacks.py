@@ -54,8 +54,9 @@ class SweepReport(Callback):
 
 class CheckOutputDir(Callback):
     """Claim the run directory before Hydra writes into it (trainkit.run_dirs): a new dated
-    folder, or a given one that holds no other run; an unwritable log folder or a folder in use
-    is one sentence and exit 1 instead of Hydra's traceback or a silently mixed run. (A sweep's
+    folder, or a given one that holds no other run; an unwritable log folder, a full disk, a
+    folder in use or, for a sweep, a launcher this machine cannot run (SLURM off a cluster) is
+    one sentence and exit 1 instead of Hydra's traceback or a silently mixed run. (A sweep's
     folder is claimed by trainkit's sweepers, which know whether it is resumed.)"""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -78,8 +79,12 @@ class CheckOutputDir(Callback):
         _make_dir(str(claimed))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from trainkit.mistakes import launcher_problem
         from trainkit.run_dirs import fresh_folder
 
+        problem = launcher_problem(config)  # e.g. the SLURM launcher off a cluster
+        if problem:
+            sys.exit(f"error: {problem}")
         folder = Path(str(config.hydra.sweep.dir))
         if "${now:" in str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["dir"]):
             try:  # a dated sweep folder is new: another sweep of the same microsecond gets _1

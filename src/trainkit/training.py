@@ -38,6 +38,7 @@ from trainkit.checkpoints import (
     remove_stale_temp_files,
     resolve_checkpoint,
 )
+from trainkit.compiling import compile_network
 from trainkit.distributed import install_hydra_ddp_fix
 from trainkit.errors import ConfigError
 from trainkit.loggers import MetricsAxes
@@ -97,7 +98,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if checkpoint is not None:
         check_resume(cfg, checkpoint, ckpt_path, datamodule, model)
     tuned = tune(cfg, model, datamodule, out_dir)
-    fitted_model = torch.compile(model) if cfg.get("compile") else model
+    fitted_model = compile_network(model) if cfg.get("compile") else model
 
     # 5. Callbacks, loggers, Trainer; the budget (a clear sentence for an impossible one).
     run_state = RunState(record_of_run(cfg, seed, model, datamodule))
