@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from trainkit.tuning import fall_onset
+from trainkit.errors import ConfigError
+from trainkit.tuning import current_lr, fall_onset, set_lr
 
 LRS = [10 ** (-6 + 6 * i / 99) for i in range(100)]  # 1e-6 .. 1, as the range test steps
 
@@ -49,3 +50,24 @@ def test_a_range_test_without_a_fall_keeps_the_configured_rate(run_train, caplog
     assert tuned["lr_fall"] < 0.1 and (run_dir / "lr_find.png").is_file()
     assert "LR finder: the loss shows no clear fall in a 30-iteration range test" in caplog.text
     assert "optimizer.lr stays 0.001" in caplog.text
+
+
+def test_a_users_rate_is_found_where_lightnings_finder_looks():
+    import lightning as L
+
+    class Plain(L.LightningModule):
+        def __init__(self, learning_rate: float = 0.01):
+            super().__init__()
+            self.save_hyperparameters()
+            self.lr = 0.02
+
+    plain = Plain()
+    assert current_lr(plain) == 0.02  # `lr` before `learning_rate`, as Lightning's finder
+    assert set_lr(plain, 0.5) == 0.02 and plain.lr == 0.5
+    del plain.lr
+    assert current_lr(plain) == 0.01 and set_lr(plain, 0.3) == 0.01
+    assert plain.hparams.learning_rate == 0.3
+    bare = L.LightningModule()
+    assert current_lr(bare) is None
+    with pytest.raises(ConfigError, match="no learning rate the LR finder can set"):
+        set_lr(bare, 0.1)

@@ -25,11 +25,17 @@ import lightning as L
 import numpy as np
 from hydra.utils import instantiate
 from lightning.pytorch.tuner import Tuner
+from lightning.pytorch.utilities.parsing import (
+    lightning_getattr,
+    lightning_hasattr,
+    lightning_setattr,
+)
 from omegaconf import DictConfig
 
 from trainkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
+LR_NAMES = ("lr", "learning_rate")  # where Lightning's LR finder looks (its attr_name="")
 
 
 def tune(
@@ -184,29 +190,24 @@ def current_lr(model: L.LightningModule) -> float | None:
     optimizer = model.hparams.get("optimizer")
     if isinstance(optimizer, dict) and "lr" in optimizer:
         return optimizer["lr"]
-    for name in ("lr", "learning_rate"):
-        if name in model.hparams:
-            return model.hparams[name]
-        if hasattr(model, name):
-            return getattr(model, name)
+    for name in LR_NAMES:
+        if lightning_hasattr(model, name):
+            return lightning_getattr(model, name)
     return None
 
 
 def set_lr(model: L.LightningModule, lr: float) -> float | None:
     """Give the model the learning rate `lr`; return the one it had. trainkit's models keep it in
-    their optimizer config; a module of your own in an `lr` or `learning_rate` hyperparameter."""
-    hparams = model.hparams
-    optimizer = hparams.get("optimizer")
+    their optimizer config; a module of your own where Lightning's own LR finder looks for
+    `lr` or `learning_rate`: an attribute, a saved hyperparameter (or the datamodule's)."""
+    optimizer = model.hparams.get("optimizer")
     if isinstance(optimizer, dict) and "lr" in optimizer:
         configured, optimizer["lr"] = optimizer["lr"], lr
         return configured
-    for name in ("lr", "learning_rate"):
-        if name in hparams:
-            configured, hparams[name] = hparams[name], lr
-            return configured
-        if hasattr(model, name):
-            configured = getattr(model, name)
-            setattr(model, name, lr)
+    for name in LR_NAMES:
+        if lightning_hasattr(model, name):
+            configured = lightning_getattr(model, name)
+            lightning_setattr(model, name, lr)
             return configured
     raise ConfigError(
         f"{type(model).__name__} has no learning rate the LR finder can set: give its __init__ an "
