@@ -18,7 +18,7 @@ SCRIPT = ROOT / "scripts" / "readme_commands.py"
 
 
 def load_script():
-    sys.path.insert(0, str(SCRIPT.parent))  # its sibling docs_pages.py, as when run as a script
+    sys.path.insert(0, str(SCRIPT.parent))  # its siblings (docs_pages.py, ...), as when run
     spec = importlib.util.spec_from_file_location("readme_commands", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -26,6 +26,7 @@ def load_script():
 
 
 rc = load_script()
+fixtures = sys.modules["readme_fixtures"]  # the runs and files the commands are given
 
 MARKDOWN = """Intro: `python train.py model=cnn
 trainer.max_epochs=5` wraps onto a second line, `model=text` is no command, `pytest -m slow` is.
@@ -140,13 +141,13 @@ def test_no_command_uses_data_outside_the_repo_and_the_real_sentences_run(monkey
     assert [c for c in commands if "../" in c] == []
     real = [c for c in commands if rc.SENTENCES.search(c)]
     assert len(real) >= 3, real  # train.py (config, CSV reader) and text_baseline.py
-    monkeypatch.setattr(rc, "SENTENCES_COPY", tmp_path / "none")
+    monkeypatch.setattr(fixtures, "SENTENCES_COPY", tmp_path / "none")
     for cmd in real:
         rule, skip = rc.classify(cmd)
         assert rule.action == "run" and "needs the UCI sentences" in skip, cmd
     for name in ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt"):
         (tmp_path / name).write_text("a\t1\n")
-    monkeypatch.setattr(rc, "SENTENCES_COPY", tmp_path)
+    monkeypatch.setattr(fixtures, "SENTENCES_COPY", tmp_path)
     ctx = rc.Context(tmp_path / "ctx")
     for cmd in real:
         rule, skip = rc.classify(cmd)
