@@ -43,7 +43,7 @@ def test_multirun_goes_on_after_a_failed_job_and_writes_the_report(tmp_path):
     assert {s["status"] for s in by_lr["1000000.0"]} == {"failed"}
     assert all("training loss became" in s["error"] for s in by_lr["1000000.0"])
     assert [s["error"] for s in by_lr["-1"]] == [
-        "optimizer.lr must be a positive number, got -1."
+        "optimizer.lr must be a positive, finite number, got -1."
     ] * 2
     assert {s["status"] for s in by_lr["0.05"]} == {"ok"}
     report = (sweep / "report.md").read_text()

@@ -31,10 +31,17 @@ from typing import Any
 import optuna
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+
+try:  # the name since Optuna 5
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+except ImportError:  # Optuna 4
+    from optuna.storages import RetryFailedTrialCallback as Retry
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+# a trial another worker finished first: Optuna 4.0 raises a plain RuntimeError, later releases
+# this subclass of it
+FINISHED = getattr(optuna.exceptions, "UpdateFinishedTrialError", RuntimeError)
 HEARTBEAT = "trainkit:heartbeat"
 TRIAL_VARIABLE = "TRAINKIT_OPTUNA_TRIAL"  # the job's trial number (hydra.job.env_set)
 STUDY_VARIABLE = "TRAINKIT_OPTUNA_STUDY"  # the study's name
@@ -121,7 +128,7 @@ class Heartbeat:
         for trial in self.storage.get_all_trials(self.study_id, states=(TrialState.RUNNING,)):
             start = trial.datetime_start.timestamp() if trial.datetime_start else now
             if now - float(trial.system_attrs.get(HEARTBEAT, start)) > self.grace:
-                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                with contextlib.suppress(FINISHED):
                     if self.storage.set_trial_state_values(
                         self.trial_id(trial.number), TrialState.FAIL
                     ):
