@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,10 +46,17 @@ def test_two_nodes_started_by_torchrun_train_one_run(tmp_path: Path):
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its workers with it, when the test has to stop it
         )  # fmt: skip
         for rank in (0, 1)
     ]
-    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    try:
+        outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    except subprocess.TimeoutExpired:  # stop both nodes and their workers; show what they said
+        for node in nodes:
+            os.killpg(node.pid, signal.SIGKILL)
+        said = [node.communicate()[0] for node in nodes]
+        pytest.fail(f"the two nodes did not finish in 300 s:\n{said[0][-3000:]}\n{said[1][-3000:]}")
     assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["plan"]["world_size"] == 2
