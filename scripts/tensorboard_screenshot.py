@@ -40,7 +40,7 @@ PINNED = time_series_url(0).partition("/?")[2].partition("#")[0]  # the pinned c
 TABS = {
     "timeseries": (f"/?smoothing=0&{PINNED}#timeseries", 1600, 3000),
     "custom_scalars": ("/#custom_scalars&_smoothingWeight=0", 1600, 1000),
-    "hparams": ("/#hparams", 2400, 500),
+    "hparams": ("/#hparams", 2400, 900),
     "images": ("/#images", 1200, 900),
 }
 
