@@ -27,7 +27,7 @@ from trainkit.run_files import (
     setting,
     swept_parameters,
 )
-from trainkit.seeds import SEED, summary
+from trainkit.seeds import over, repeat_keys, summary
 
 
 def agg_figure(width: float, height: float) -> Any:
@@ -73,13 +73,14 @@ def load_runs(path: str | Path) -> list[dict[str, Any]]:
             f"no TensorBoard event files under {root}: is the logger on "
             "(logger=tensorboard) and did the run start?"
         )
-    return by_configuration(runs, swept) if SEED in swept else runs
+    return by_configuration(runs, swept) if repeat_keys(swept) else runs
 
 
 def by_configuration(runs: list[dict[str, Any]], swept: dict[str, list[str]]) -> list[dict]:
-    """One curve per configuration (the runs that differ only in their seed): at each step the
-    mean over the runs that logged it, and ("bands") their standard deviation."""
-    keys = [k for k in swept if k != SEED]
+    """One curve per configuration (the runs that differ only in their seed or fold): at each
+    step the mean over the runs that logged it, and ("bands") their standard deviation."""
+    repeats = repeat_keys(swept)
+    keys = [k for k in swept if k not in repeats]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault(tuple(setting(run, k) for k in keys), []).append(run)
@@ -101,7 +102,7 @@ def by_configuration(runs: list[dict[str, Any]], swept: dict[str, list[str]]) ->
                 **first,
                 "name": ",".join(r["name"] for r in members),
                 "label": (label(first["overrides"], keys) or "every job")
-                + f" (mean ± std of {len(members)} seeds)",
+                + f" (mean ± std of {len(members)} {over(repeats)})",
                 "status": "ok" if statuses == {"ok"} else "/".join(sorted(statuses)),
                 "scalars": scalars,
                 "bands": bands,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from trainkit.run_files import NOT_STARTED, better, fmt, label
-from trainkit.seeds import SEED, config_label, mean_std, stage_stats
+from trainkit.seeds import config_label, mean_std, over, stage_stats
 
 HIDDEN = ("metric", "error", "overrides", "dir")  # in report.csv only
 
@@ -60,7 +60,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(
         f"Picture: `{Path(report['picture']).name}` ({metric} by "
         + " and ".join(f"`{k}`" for k in axes)
-        + (", mean ± std over the seeds" if report["configs"] is not None else "")
+        + (f", mean ± std over the {over(report['repeats'])}" if report["configs"] else "")
         + ")."
         if report["picture"]
         else f"Picture: none ({report['why_no_picture']})."
@@ -101,7 +101,8 @@ def headline_by_seeds(report: dict[str, Any]) -> list[str]:
     if best:
         lines = [
             f"**Best configuration: {config_label(best)}**: {metric} = {mean_std(best)} "
-            f"over the seeds (jobs {', '.join(f'`{n}`' for n in best['jobs'])}).",
+            f"over the {over(report['repeats'])} "
+            f"(jobs {', '.join(f'`{n}`' for n in best['jobs'])}).",
         ]
     else:
         lines = [f"**Best configuration: none** (no job has a value for {metric})."]
@@ -110,10 +111,11 @@ def headline_by_seeds(report: dict[str, Any]) -> list[str]:
     keys = list(configs[0]["settings"]) if configs else []
     header = ["rank", *keys, f"**{metric}** (mean ± std)"]
     header += [f"{test} (mean ± std)"] if show_test else []
-    header += ["n", SEED]
+    header += ["n", "/".join(report["repeats"])]
     lines += [
         "",
-        f"## Configurations, ranked by their mean over seeds ({better(report)})",
+        f"## Configurations, ranked by their mean over {over(report['repeats'])} "
+        f"({better(report)})",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

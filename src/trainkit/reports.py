@@ -27,7 +27,7 @@ from trainkit.run_files import (
     setting,
     swept_parameters,
 )
-from trainkit.seeds import SEED, config_label, configurations, stage_stats
+from trainkit.seeds import REPEATS, config_label, configurations, repeat_keys, stage_stats
 
 __all__ = ["ReportError", "find_job_dirs", "objective", "sweep_report"]
 
@@ -82,10 +82,11 @@ def sweep_report(
         "best_config": configs[0] if configs and configs[0]["rank"] else None,
         "picture": None,
     }
-    keys = [k for k in swept if configs is None or k != SEED]  # the seed: mean ± std instead
-    report["axes"] = keys
+    keys = [k for k in swept if configs is None or k not in REPEATS]  # these: mean ± std
+    report["axes"], report["repeats"] = keys, repeat_keys(swept)
+    besides = " and ".join(f"the {k}" for k in report["repeats"])
     report["why_no_picture"] = (
-        f"{len(keys)} swept parameters{' besides the seed' if configs else ''}; a line plot "
+        f"{len(keys)} swept parameters{f' besides {besides}' if configs else ''}; a line plot "
         "needs one, a heatmap two"
     )
     cells = math.prod(len(swept[k]) for k in keys)
@@ -157,7 +158,7 @@ def table(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def config_table(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per configuration (the jobs that differ only in their seed), best mean first:
+    """One row per configuration (the jobs that differ only in their seed or fold), best first:
     mean, std and n of the objective and of each test metric; report_by_config.csv."""
     jobs = report["jobs"]
     tests = [f"test/{n}" for n in sorted({n for j in jobs for n in j["test"]})]

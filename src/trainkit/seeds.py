@@ -1,5 +1,6 @@
-"""Seeds as a dimension of a sweep: the jobs that differ only in their `seed` are one
-configuration, reported as the mean ± standard deviation over its seeds, with n.
+"""Seeds (and cross-validation folds) as a dimension of a sweep: the jobs that differ only in
+their `seed` or `data.fold` are one configuration, reported as the mean ± standard deviation over
+its seeds (folds), with n.
 
 `python train.py -m data.batch_size=32,128 seed=1,2,3` is two configurations of three seeds; the
 report ranks configurations by their mean (trainkit.reports), its heatmap and line plot show
@@ -16,17 +17,31 @@ from typing import Any
 from trainkit.run_files import fmt, label, setting
 
 SEED = "seed"
+REPEATS = (SEED, "data.fold")  # keys whose values repeat a configuration rather than change it
+WORDS = {SEED: "seeds", "data.fold": "folds"}
+
+
+def repeat_keys(swept: dict[str, list[str]]) -> list[str]:
+    """The swept keys that repeat a configuration: `seed`, `data.fold` (k-fold validation)."""
+    return [k for k in REPEATS if k in swept]
+
+
+def over(keys: list[str]) -> str:
+    """What a configuration's mean is over: "seeds", "folds" or "seeds and folds"."""
+    return " and ".join(WORDS[k] for k in keys)
 
 
 def configurations(
     jobs: list[dict[str, Any]], swept: dict[str, list[str]], mode: str
 ) -> list[dict[str, Any]] | None:
-    """The jobs grouped by every swept key but `seed`, best mean first; None when the seed is
-    not swept. Each: {"settings": {key: value}, "jobs": [job numbers], "seeds", "n" (jobs
-    with a value), "mean", "std" (sample standard deviation; NaN below 2 values), "rank"}."""
-    if SEED not in swept:
+    """The jobs grouped by every swept key but `seed` and `data.fold`, best mean first; None
+    when neither is swept. Each: {"settings": {key: value}, "jobs": [job numbers], "seeds" (each
+    job's seed, or fold, or "seed/fold"), "n" (jobs with a value), "mean", "std" (sample
+    standard deviation; NaN below 2 values), "rank"}."""
+    repeats = repeat_keys(swept)
+    if not repeats:
         return None
-    keys = [k for k in swept if k != SEED]
+    keys = [k for k in swept if k not in repeats]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for job in jobs:
         if job["overrides"] is not None:
@@ -38,7 +53,7 @@ def configurations(
             {
                 "settings": dict(zip(keys, values, strict=True)),
                 "jobs": [j["job"] for j in members],
-                "seeds": [setting(j, SEED) for j in members],
+                "seeds": ["/".join(setting(j, k) for k in repeats) for j in members],
                 **summary(scores),
                 "rank": None,
             }

@@ -11,7 +11,7 @@ from typing import Any
 
 from trainkit.plots import agg_figure
 from trainkit.run_files import better, fmt, label, number, setting
-from trainkit.seeds import mean_std, summary
+from trainkit.seeds import mean_std, over, summary
 
 
 def _cell_values(jobs: list[dict[str, Any]]) -> list[float]:
@@ -50,7 +50,7 @@ def heatmap(report: dict[str, Any], rows: str, cols: str, path: Path) -> Path:
     ax = fig.add_subplot()
     cmap = colormaps["viridis" if up == "max" else "viridis_r"].with_extremes(bad="0.85")
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
-    what = f"{report['metric']}{' (mean over seeds)' if seeds else ''}"
+    what = report["metric"] + (f" (mean over {over(report['repeats'])})" if seeds else "")
     fig.colorbar(image, ax=ax, label=f"{what} ({better(report)})")
     halo = [withStroke(linewidth=3, foreground="white")]  # black text readable on any colour
     for (r, c), value in np.ndenumerate(grid):
@@ -156,8 +156,8 @@ def line(report: dict[str, Any], key: str, path: Path) -> Path:
         ax.set_xscale("log")
     ax.set_xticks(list(position.values()), values)
     ax.set(xlabel=key, ylabel=report["metric"])
-    over = ", mean ± std over the seeds" if report.get("configs") is not None else ""
-    ax.set_title(f"{report['metric']} by {key}{over} ({better(report)})", fontsize=10)
+    mean = f", mean ± std over the {over(report['repeats'])}" if report.get("configs") else ""
+    ax.set_title(f"{report['metric']} by {key}{mean} ({better(report)})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)

@@ -17,7 +17,8 @@ checked the same way: a resume or eval.py rebuilds the run's splits, or stops wi
 
 To add a dataset: subclass `InMemoryDataModule`, implement `load_splits()` (return a dict of
 split name -> tuple of tensors, preprocessed with statistics of the training split only, kept
-in `self.fitted`) and `dims` (what the model needs to know: input shape, number of classes, ...).
+in `self.fitted`; `self.carve_indices(...)` carves the indices with the run's seed, and with
+data.folds takes the validation split as a cross-validation fold) and `dims` (what the model needs to know: input shape, number of classes, ...).
 Optionally call `self.record_splits(...)` from `load_splits` with each split's per-sample hashes
 of the raw data and override `source()`; else the split record hashes the returned tensors' rows.
 """
@@ -73,6 +74,8 @@ class InMemoryDataModule(L.LightningDataModule):
         seed: int | None = 0,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
+        folds: int | None = None,
+        fold: int | None = None,
     ) -> None:
         super().__init__()
         check_positive_int(batch_size)
@@ -90,6 +93,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.persistent_workers = persistent_workers  # keep the workers from epoch to epoch
         self.seed = 0 if seed is None else int(seed)
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.folds, self.fold = check_folds(folds, fold)
         self.splits: dict[str, tuple[torch.Tensor, ...]] | None = None
         self.fitted: dict[str, Any] = {}  # learned from the training split (see the docstring)
         self._resume_position: dict[str, int] = {}  # of a checkpoint, for the next train epoch
@@ -120,8 +124,9 @@ class InMemoryDataModule(L.LightningDataModule):
         and check them against a checkpoint's record: call it as soon as the splits are carved,
         before the training statistics, so that a changed file is what the user hears of."""
         hashes = {n: hashes[n] for n in ("train", "val", "test") if n in hashes}
-        fractions = (self.val_fraction, self.test_fraction)
-        self.split_record = split_record.build(self.source(), self.seed, fractions, hashes)
+        fractions = (None if self.folds else self.val_fraction, self.test_fraction)
+        folds = (self.fold, self.folds) if self.folds else None
+        self.split_record = split_record.build(self.source(), self.seed, fractions, hashes, folds)
         self.sample_hashes = torch.cat(list(hashes.values()))
         self.report["splits"] = self.split_record
         self._check_record()
@@ -238,6 +243,20 @@ class InMemoryDataModule(L.LightningDataModule):
         return self.test_dataloader()
 
     # -- helpers -----------------------------------------------------------------------------
+    def carve_indices(
+        self, n: int, val_fraction: float, test_fraction: float, stratify: Sequence | None = None
+    ) -> dict[str, list[int]]:
+        """Train/val/test indices of `n` samples (split_indices) with this DataModule's seed and,
+        with data.folds, fold data.fold of the samples outside the test split as validation."""
+        if self.folds and not val_fraction:
+            raise ConfigError(
+                f"data.folds={self.folds} takes the validation split from the training data, but "
+                f"{type(self).__name__} carves none from it here (a validation split of its own, "
+                "or data.val_fraction=0); leave data.folds out, or give the training data alone."
+            )
+        folds = (self.folds, self.fold)
+        return split_indices(n, val_fraction, test_fraction, self.seed, stratify, *folds)
+
     @property
     def num_train_samples(self) -> int:
         self.setup("fit")
@@ -273,15 +292,37 @@ class InMemoryDataModule(L.LightningDataModule):
         )
 
 
+def check_folds(folds: int | None, fold: int | None) -> tuple[int | None, int | None]:
+    """data.folds and data.fold: both or neither, 2 <= folds, 0 <= fold < folds."""
+    if folds is None and fold is None:
+        return None, None
+    if folds is None or fold is None:
+        given, missing = ("folds", "fold") if fold is None else ("fold", "folds")
+        raise ConfigError(
+            f"data.{given} needs data.{missing} too: data.folds=k data.fold=i validates on fold i "
+            "(0 to k-1) of k, e.g. data.folds=5 data.fold=0,1,2,3,4 in a sweep."
+        )
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ConfigError(f"data.folds must be a whole number of at least 2, got {folds!r}.")
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
+        raise ConfigError(f"data.fold must be 0 to {folds - 1} (data.folds={folds}), got {fold!r}.")
+    return folds, fold
+
+
 def split_indices(
     n: int,
     val_fraction: float,
     test_fraction: float,
     seed: int,
     stratify: Sequence | None = None,
+    folds: int | None = None,
+    fold: int | None = None,
 ) -> dict[str, list[int]]:
-    """Deterministic train/val/test indices for a seed (stratified by label when given)."""
-    from sklearn.model_selection import train_test_split
+    """Deterministic train/val/test indices for a seed (stratified by label when given). With
+    `folds`, the validation split is fold `fold` of `folds` of what the test split leaves
+    (scikit-learn's KFold, or StratifiedKFold with labels, shuffled with the seed): the test
+    split is the same for every fold, and val_fraction is not used."""
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     idx = list(range(n))
     n_test = round(n * test_fraction)
@@ -295,6 +336,15 @@ def split_indices(
         else train_test_split(idx, test_size=n_test, random_state=seed, stratify=labels)
     )
     rest_labels = [labels[i] for i in rest] if labels is not None else None
+    if folds:
+        splitter = (StratifiedKFold if labels is not None else KFold)(
+            n_splits=folds, shuffle=True, random_state=seed
+        )
+        if len(rest) < folds:
+            raise DataError(f"{len(rest)} samples cannot be split into {folds} folds.")
+        parts = list(splitter.split(rest, rest_labels))[fold]
+        train, val = ([rest[i] for i in part] for part in parts)
+        return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
     train, val = (
         (rest, [])
         if n_val == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from trainkit.data.base import InMemoryDataModule, split_indices
+from trainkit.data.base import InMemoryDataModule
 from trainkit.data.split_record import tensor_keys
 
 
@@ -33,7 +33,7 @@ class DigitsDataModule(InMemoryDataModule):
         digits = load_digits()
         x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
         y = torch.tensor(digits.target, dtype=torch.long)
-        idx = split_indices(len(y), self.val_fraction, self.test_fraction, self.seed, y.tolist())
+        idx = self.carve_indices(len(y), self.val_fraction, self.test_fraction, y.tolist())
         keys = tensor_keys(x, y)
         self.record_splits({name: keys[i] for name, i in idx.items()})
         if "mean" not in self.fitted:

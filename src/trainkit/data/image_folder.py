@@ -32,7 +32,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from trainkit.config import is_int
-from trainkit.data.base import split_indices
 from trainkit.data.image_files import (
     CHECK_CHUNK,
     SPLITS,
@@ -179,7 +178,7 @@ class ImageFolderDataModule(ImageDataModule):
         carved = {s: f for s, f in fractions if s not in layout and f > 0}
         try:
             val, test = carved.get("val", 0.0), carved.get("test", 0.0)
-            idx = split_indices(len(pool), val, test, self.seed, stratify=[y for _, y in pool])
+            idx = self.carve_indices(len(pool), val, test, stratify=[y for _, y in pool])
         except ValueError as err:  # scikit-learn: too few images of a class to stratify
             raise DataError(
                 f"the {len(pool)} images of {root} cannot be split into stratified "

@@ -8,8 +8,8 @@ records, in its checkpoints (`state_dict`) and in metrics.json (`data_report.spl
 
 - `source`: where the data comes from - the sha256 of every file a user gives, or a built-in
   dataset's name and version (the generator's parameters for generated data);
-- `seed`, `val_fraction`, `test_fraction`: what carved the splits (and `carved_by`, the
-  scikit-learn that did);
+- `seed`, `val_fraction`, `test_fraction`, `folds` (`{"fold": i, "of": k}` with data.folds,
+  when val_fraction is null): what carved the splits (and `carved_by`, the scikit-learn that did);
 - `samples`, `content` (a digest of the sorted per-sample hashes: the multiset of samples) and
   `order` (of the hashes in the order the splits serve them);
 - `splits`: each split's size and the digest of its sorted per-sample hashes (its membership).
@@ -17,7 +17,7 @@ records, in its checkpoints (`state_dict`) and in metrics.json (`data_report.spl
 A sample's hash is 8 bytes of BLAKE2b of its content (a CSV row's fields, an image file's bytes
 and class, a text and its label, a tensor row). A restored record is compared with the one built
 now: identical carries on; anything else is one DataError naming what changed (the seed, the
-fractions, rows added or removed, rows reordered) and how to go on on purpose.
+fold, the fractions, rows added or removed, rows reordered) and how to go on on purpose.
 """
 
 from __future__ import annotations
@@ -71,9 +71,14 @@ def digest(keys: torch.Tensor) -> str:
 
 
 def build(
-    source: dict[str, Any], seed: int, fractions: tuple[float, float], keys: dict[str, torch.Tensor]
+    source: dict[str, Any],
+    seed: int,
+    fractions: tuple[float | None, float],
+    keys: dict[str, torch.Tensor],
+    folds: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The record of splits whose samples have the hashes `keys` ({split: hashes in its order})."""
+    """The record of splits whose samples have the hashes `keys` ({split: hashes in its order});
+    `folds`: (fold, of) when the validation split is a cross-validation fold."""
     import sklearn
 
     every = torch.cat(list(keys.values())) if keys else torch.zeros(0, dtype=torch.int64)
@@ -82,6 +87,7 @@ def build(
         "seed": seed,
         "val_fraction": fractions[0],
         "test_fraction": fractions[1],
+        "folds": {"fold": folds[0], "of": folds[1]} if folds else None,
         "carved_by": f"scikit-learn {sklearn.__version__}",
         "samples": len(every),
         "content": digest(every.sort().values),
@@ -115,6 +121,13 @@ def check(
         )
         fix = f"resume or evaluate with seed={old['seed']}"
         extra = f"seed={seed}"
+    elif old.get("folds") != new.get("folds"):
+        what = (
+            f"{describe_folds(new)} validates on other {unit} than the run "
+            f"({describe_folds(old)}), so its validation split would hold training {unit}"
+        )
+        fix = "resume or evaluate with " + (fold_settings(old) or "no data.folds / data.fold")
+        extra = fold_settings(new)
     elif old["val_fraction"] != new["val_fraction"] or old["test_fraction"] != new["test_fraction"]:
         keys = ("val_fraction", "test_fraction")
         changed = [f"data.{k}={new[k]:g} (the run's: {old[k]:g})" for k in keys if old[k] != new[k]]
@@ -147,6 +160,19 @@ def check(
         f"{what}: {fix}, or evaluate on a deliberate new test set with `{command.strip()} ...` "
         "(which does not reuse the run's split)."
     )
+
+
+def describe_folds(record: dict[str, Any]) -> str:
+    """ "fold 2 of 5" or "no folds" (val_fraction=0.15)."""
+    folds = record.get("folds")
+    if folds:
+        return f"fold {folds['fold']} of {folds['of']}"
+    return f"no folds (val_fraction={record['val_fraction']:g})"
+
+
+def fold_settings(record: dict[str, Any]) -> str:
+    folds = record.get("folds")
+    return f"data.folds={folds['of']} data.fold={folds['fold']}" if folds else ""
 
 
 def data_settings(record: dict[str, Any], config: str | None) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from trainkit.data.base import InMemoryDataModule, split_indices
+from trainkit.data.base import InMemoryDataModule
 from trainkit.data.split_record import tensor_keys
 from trainkit.errors import DataError
 
@@ -31,7 +31,7 @@ class TabularRegressionDataModule(InMemoryDataModule):
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, ...]]:
         x, y = self.load_arrays()
-        idx = split_indices(len(y), self.val_fraction, self.test_fraction, self.seed)
+        idx = self.carve_indices(len(y), self.val_fraction, self.test_fraction)
         keys = self.sample_keys(x, y)
         self.record_splits({name: keys[i] for name, i in idx.items()})
         if "target_mean" not in self.fitted:  # else: the checkpoint's statistics

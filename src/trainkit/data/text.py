@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from trainkit.data.base import InMemoryDataModule, split_indices
+from trainkit.data.base import InMemoryDataModule
 from trainkit.data.batches import TensorBatches
 from trainkit.data.split_record import text_keys
 from trainkit.errors import ConfigError, DataError
@@ -257,7 +257,7 @@ class TextDataModule(InMemoryDataModule):
         texts, labels = corpus["train"]
         val_frac = 0.0 if "val" in corpus else self.val_fraction
         test_frac = 0.0 if "test" in corpus else self.test_fraction
-        idx = split_indices(len(labels), val_frac, test_frac, self.seed, stratify=labels)
+        idx = self.carve_indices(len(labels), val_frac, test_frac, stratify=labels)
         out, keys = dict(corpus), dict(hashes)
         for name, ids in idx.items():
             if name == "train" or name not in corpus:

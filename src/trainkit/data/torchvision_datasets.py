@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from trainkit.data.base import download_error, split_indices
+from trainkit.data.base import download_error
 from trainkit.data.images import ImageDataModule
 from trainkit.data.split_record import tensor_keys
 from trainkit.errors import DataError
@@ -150,7 +150,7 @@ class TorchvisionImageDataModule(ImageDataModule):
                 f"{self.name} labels in {self.folder} contain {int(bad[0])}, outside "
                 f"0-{len(class_names) - 1}; replace the files with the originals."
             )
-        idx = split_indices(len(y), self.val_fraction, 0.0, self.seed, stratify=y.tolist())
+        idx = self.carve_indices(len(y), self.val_fraction, 0.0, stratify=y.tolist())
         train, val = torch.tensor(idx["train"]), torch.tensor(idx["val"], dtype=torch.long)
         keys = tensor_keys(x, y)
         self.record_splits(
