@@ -34,7 +34,9 @@ SLOW = pytest.mark.slow  # also checked in-process, fast, by tests/test_config.p
             marks=SLOW,
         ),
         pytest.param(
-            ["optimizer.lr=0"], "error: optimizer.lr must be a positive, finite number, got 0.", marks=SLOW
+            ["optimizer.lr=0"],
+            "error: optimizer.lr must be a positive, finite number, got 0.",
+            marks=SLOW,
         ),
         pytest.param(
             ["trainer.max_epochs=-5"],

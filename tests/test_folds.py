@@ -11,7 +11,7 @@ import pytest
 from test_reports import make_job
 from test_seed_reports import rows_of
 
-from trainkit.data.base import split_indices
+from trainkit.data.carving import split_indices
 from trainkit.data.digits import DigitsDataModule
 from trainkit.errors import ConfigError, DataError
 from trainkit.reports import sweep_report

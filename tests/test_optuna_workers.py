@@ -201,7 +201,8 @@ def test_a_sweep_whose_trials_all_fail_still_writes_its_report(tmp_path):
     assert "All 2 trials failed" in out.stdout + out.stderr
     (sweep,) = (tmp_path / "logs" / "regression_optuna" / "multiruns").iterdir()
     report = (sweep / "report.md").read_text()
-    assert "2 job(s), 2 failed." in report and "optimizer.lr must be a positive, finite number" in report
+    assert "2 job(s), 2 failed." in report
+    assert "optimizer.lr must be a positive, finite number" in report
 
 
 @pytest.mark.slow
