@@ -19,15 +19,20 @@ ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-3}
 
 
 def run_script(
-    args: list[str], tmp_path: Path, script: str = "train.py", timeout: float = 600
+    args: list[str],
+    tmp_path: Path,
+    script: str = "train.py",
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """`python <script> <args>` from the project root, as a user runs it, with its logs and
-    data under tmp_path."""
+    data under tmp_path (and the variables of `env` added to the environment)."""
     env = {
         **os.environ,
         "TRAINKIT_LOG_DIR": str(tmp_path / "logs"),
         "TRAINKIT_DATA_DIR": str(tmp_path / "data"),
         "HYDRA_FULL_ERROR": "0",
+        **(env or {}),
     }
     return subprocess.run(
         [sys.executable, script, *args],

@@ -106,6 +106,23 @@ def test_a_run_into_a_finished_runs_folder_stops_at_once_and_changes_nothing(tmp
     assert files_of(run) == before  # its .hydra/, log and metrics untouched
 
 
+def test_a_worker_that_starts_before_rank_0_leaves_the_folder_to_it(tmp_path):
+    # torchrun and SLURM start every rank at once: a rank-1 process may reach the run folder
+    # first. It writes no .hydra/ there (its rank 0 does), so rank 0 still claims the folder.
+    run = tmp_path / "logs" / "together"
+    worker = run_script(
+        ["model=regression", f"hydra.run.dir={run}", "trainer.max_epochs=-2"],  # stops early
+        tmp_path,
+        env={"RANK": "1", "NODE_RANK": "1"},
+    )
+    assert worker.returncode == 1 and "max_epochs" in worker.stderr
+    assert not (run / ".hydra").exists() and (run / "train.log").is_file()
+    out = run_script(["model=regression", "debug=fast_dev_run", f"hydra.run.dir={run}"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((run / "metrics.json").read_text())["status"] == "ok"
+    assert (run / ".hydra" / "config.yaml").is_file()
+
+
 @pytest.mark.slow
 def test_two_runs_started_together_in_one_folder_give_one_run(tmp_path):
     run = tmp_path / "logs" / "same"

@@ -62,7 +62,11 @@ class CheckOutputDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         from trainkit.run_dirs import FolderInUse, claim_run_folder, secondary_process
 
-        if secondary_process():  # a DDP worker, in the folder its main process claimed
+        if secondary_process():  # a DDP worker, in the folder its main process claims
+            # Started by torchrun or SLURM, it may get there before rank 0 does: a .hydra/ of
+            # its own would make rank 0 refuse the folder as one that already holds a run.
+            with read_write(config.hydra):
+                config.hydra.output_subdir = None
             return
         folder = Path(str(config.hydra.run.dir))
         raw = OmegaConf.to_container(config.hydra.run, resolve=False)["dir"]
