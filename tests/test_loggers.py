@@ -63,8 +63,8 @@ def test_mlflow_needs_no_server(tmp_path: Path):
 
 
 def wandb_records(run_dir: Path) -> list:
-    """The records of an offline W&B run (its .wandb file: LevelDB's log format behind a 7-byte
-    header, protobuf records inside)."""
+    """The records of an offline W&B run written so far (its .wandb file: LevelDB's log format
+    behind a 7-byte header, protobuf records inside); a record still being written is left out."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
@@ -74,6 +74,8 @@ def wandb_records(run_dir: Path) -> list:
             pos += block - pos % block
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if pos + 7 + length > len(data):  # W&B's process is still writing this record
+            break
         chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         if kind == 0:
             continue
