@@ -8,8 +8,9 @@ import math
 
 import pytest
 
+from trainkit.data_contract import current_lr, set_lr
 from trainkit.errors import ConfigError
-from trainkit.tuning import current_lr, fall_onset, set_lr
+from trainkit.tuning import fall_onset
 
 LRS = [10 ** (-6 + 6 * i / 99) for i in range(100)]  # 1e-6 .. 1, as the range test steps
 

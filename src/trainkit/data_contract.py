@@ -23,6 +23,11 @@ from typing import Any, Protocol
 
 import lightning as L
 from lightning.pytorch.utilities.model_helpers import is_overridden
+from lightning.pytorch.utilities.parsing import (
+    lightning_getattr,
+    lightning_hasattr,
+    lightning_setattr,
+)
 
 from trainkit.errors import ConfigError
 
@@ -30,6 +35,7 @@ SPLITS = ("train", "val", "test")
 # what a dict batch calls its inputs and targets (Hugging Face datasets' usual names first)
 INPUT_KEYS = ("image", "images", "pixel_values", "input_ids", "text", "x", "inputs", "input")
 TARGET_KEYS = ("label", "labels", "target", "targets", "y")
+LR_NAMES = ("lr", "learning_rate")  # where Lightning's LR finder looks (its attr_name="")
 
 
 class DataModuleExtras(Protocol):
@@ -80,7 +86,9 @@ class DataModuleExtras(Protocol):
 
 
 class ModelExtras(Protocol):
-    """What trainkit reads, when it is there, from a LightningModule (optional too)."""
+    """What trainkit reads, when it is there, from a LightningModule (optional too). For
+    `tune.lr_find` also its learning rate, where Lightning's LR finder finds it (`lr` or
+    `learning_rate`; `current_lr` / `set_lr` below)."""
 
     def final_report(self) -> dict[str, Any]:
         """Facts about the trained model for metrics.json (`model_report`), e.g. the weights
@@ -110,6 +118,42 @@ def data_report(datamodule: L.LightningDataModule | None) -> dict[str, Any]:
 def model_report(model: L.LightningModule) -> dict[str, Any]:
     final_report = _optional(model, "final_report")
     return dict(final_report()) if callable(final_report) else {}
+
+
+# -- the learning rate (tune.lr_find) --------------------------------------------------------------
+def _lr_name(model: L.LightningModule) -> str | None:
+    """Where Lightning's LR finder finds the model's rate: `lr` or `learning_rate`, an attribute
+    or a saved hyperparameter of the model (or of its datamodule); None where it has neither."""
+    return next((name for name in LR_NAMES if lightning_hasattr(model, name)), None)
+
+
+def current_lr(model: L.LightningModule) -> float | None:
+    """The learning rate the model trains with (where set_lr would set it), or None."""
+    optimizer = model.hparams.get("optimizer")
+    if isinstance(optimizer, dict) and "lr" in optimizer:
+        return optimizer["lr"]
+    name = _lr_name(model)
+    return lightning_getattr(model, name) if name else None
+
+
+def set_lr(model: L.LightningModule, lr: float) -> float | None:
+    """Give the model the learning rate `lr`; return the one it had. trainkit's models keep it in
+    their optimizer config; a module of your own where Lightning's own LR finder looks for
+    `lr` or `learning_rate`: an attribute, a saved hyperparameter (or the datamodule's)."""
+    optimizer = model.hparams.get("optimizer")
+    if isinstance(optimizer, dict) and "lr" in optimizer:
+        configured, optimizer["lr"] = optimizer["lr"], lr
+        return configured
+    name = _lr_name(model)
+    if name is None:
+        raise ConfigError(
+            f"{type(model).__name__} has no learning rate the LR finder can set: give its "
+            "__init__ an `lr` argument (saved with self.save_hyperparameters()) and use it in "
+            "configure_optimizers."
+        )
+    configured = lightning_getattr(model, name)
+    lightning_setattr(model, name, lr)
+    return configured
 
 
 def batch_size(datamodule: L.LightningDataModule) -> int | None:

@@ -25,17 +25,12 @@ import lightning as L
 import numpy as np
 from hydra.utils import instantiate
 from lightning.pytorch.tuner import Tuner
-from lightning.pytorch.utilities.parsing import (
-    lightning_getattr,
-    lightning_hasattr,
-    lightning_setattr,
-)
 from omegaconf import DictConfig
 
+from trainkit.data_contract import current_lr, set_lr
 from trainkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
-LR_NAMES = ("lr", "learning_rate")  # where Lightning's LR finder looks (its attr_name="")
 
 
 def tune(
@@ -183,33 +178,3 @@ def find_lr(tuner: Tuner, model, datamodule, t: DictConfig, out_dir: Path) -> di
         range_test,
     )
     return {"lr": suggestion, "lr_configured": configured, "lr_suggested": suggestion, **found}
-
-
-def current_lr(model: L.LightningModule) -> float | None:
-    """The learning rate the model trains with (where set_lr would set it), or None."""
-    optimizer = model.hparams.get("optimizer")
-    if isinstance(optimizer, dict) and "lr" in optimizer:
-        return optimizer["lr"]
-    for name in LR_NAMES:
-        if lightning_hasattr(model, name):
-            return lightning_getattr(model, name)
-    return None
-
-
-def set_lr(model: L.LightningModule, lr: float) -> float | None:
-    """Give the model the learning rate `lr`; return the one it had. trainkit's models keep it in
-    their optimizer config; a module of your own where Lightning's own LR finder looks for
-    `lr` or `learning_rate`: an attribute, a saved hyperparameter (or the datamodule's)."""
-    optimizer = model.hparams.get("optimizer")
-    if isinstance(optimizer, dict) and "lr" in optimizer:
-        configured, optimizer["lr"] = optimizer["lr"], lr
-        return configured
-    for name in LR_NAMES:
-        if lightning_hasattr(model, name):
-            configured = lightning_getattr(model, name)
-            lightning_setattr(model, name, lr)
-            return configured
-    raise ConfigError(
-        f"{type(model).__name__} has no learning rate the LR finder can set: give its __init__ an "
-        "`lr` argument (saved with self.save_hyperparameters()) and use it in configure_optimizers."
-    )
